@@ -1,0 +1,89 @@
+# SYMOG quantization harness. `make help` lists the targets.
+#
+# The build globs its sources: a new engine/*/x.c joins the library, a new
+# tests/test_x.c becomes a test binary, a new baselines/x.c becomes a plugin,
+# with no edit here.
+
+CC      ?= cc
+PKGS    := openblas yaml-0.1 lua5.4 zlib
+OPT     ?= -O2 -march=native
+CFLAGS  += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+           -D_POSIX_C_SOURCE=200809L -Iengine/include -Iengine/core -Iengine \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -ldl -lpthread
+B       := build
+PROFILE ?= quick
+
+ifeq ($(SAN),1)
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+  LDFLAGS += -fsanitize=address,undefined
+  B := build-san
+endif
+
+ENGINE_SRC := $(filter-out engine/cli/%,$(wildcard engine/*/*.c))
+CLI_SRC    := $(wildcard engine/cli/*.c)
+TEST_SRC   := $(wildcard tests/test_*.c)
+F64_SRC    := $(wildcard tests/f64_*.c)
+PLUGIN_SRC := $(wildcard baselines/*.c)
+
+LIB     := $(B)/libsymog.a
+LIB64   := $(B)/f64/libsymog.a
+SYMOG   := $(B)/symog
+TESTS   := $(TEST_SRC:tests/%.c=$(B)/tests/%) $(F64_SRC:tests/%.c=$(B)/tests/%)
+PLUGINS := $(PLUGIN_SRC:baselines/%.c=$(B)/plugins/%.so)
+
+.PHONY: all deps test bench reproduce clean help data
+all: $(SYMOG) $(PLUGINS)
+
+help:
+	@echo "make deps       install missing Debian packages (as root) or print the command"
+	@echo "make            build $(SYMOG), the library and the plugins"
+	@echo "make test       build and run every test (SAN=1: under ASan+UBSan)"
+	@echo "make bench      throughput benchmark -> results/bench/"
+	@echo "make reproduce  train the paper's runs (PROFILE=smoke|quick|paper)"
+
+deps:
+	@sh tests/deps.sh
+
+# ---- library (float) and its double-precision twin for gradient checks --
+$(B)/obj/%.o: %.c $(wildcard engine/*/*.h engine/include/symog/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(B)/f64/obj/%.o: %.c $(wildcard engine/*/*.h engine/include/symog/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSQ_F64 -c $< -o $@
+
+$(LIB): $(ENGINE_SRC:%.c=$(B)/obj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(LIB64): $(ENGINE_SRC:%.c=$(B)/f64/obj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SYMOG): $(CLI_SRC:%.c=$(B)/obj/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+
+$(B)/plugins/%.so: baselines/%.c engine/include/symog/quant.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS)
+
+# ---- tests ------------------------------------------------------------
+$(B)/tests/test_%: tests/test_%.c tests/testutil.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+$(B)/tests/f64_%: tests/f64_%.c tests/testutil.h $(LIB64)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSQ_F64 $(LDFLAGS) -o $@ $< $(LIB64) $(LDLIBS) -lcmocka
+
+test: deps $(SYMOG) $(PLUGINS) $(TESTS)
+	@B=$(B) sh tests/run.sh $(TESTS)
+
+bench: deps $(SYMOG)
+	@mkdir -p results/bench
+	$(SYMOG) bench --out results/bench
+
+reproduce: deps $(SYMOG) $(PLUGINS)
+	@sh experiments/reproduce.sh $(PROFILE)
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,45 @@
+/* registry.c - the table of models; add a line here to add an architecture. */
+#include <string.h>
+
+#include "models.h"
+
+int sq_build_lenet5(sq_net *net, sq_shape in, int classes, sq_err *e);
+int sq_build_lenet5_classic(sq_net *net, sq_shape in, int classes, sq_err *e);
+
+static const sq_model_info models[] = {
+    {"lenet5", "conv32-5 MP2 conv64-5 MP2 FC512 FC (the quantization papers' LeNet-5)",
+     sq_build_lenet5},
+    {"lenet5-classic", "conv6-5 MP2 conv16-5 MP2 FC120 FC84 FC (LeCun's sizes)",
+     sq_build_lenet5_classic},
+};
+
+const sq_model_info *sq_model_at(int i)
+{
+    return i >= 0 && i < (int)SQ_COUNT(models) ? &models[i] : NULL;
+}
+
+const sq_model_info *sq_model_find(const char *name)
+{
+    for (size_t i = 0; i < SQ_COUNT(models); i++)
+        if (!strcmp(models[i].name, name))
+            return &models[i];
+    return NULL;
+}
+
+int sq_model_build(const char *name, sq_net *net, sq_shape in, int classes, sq_err *e)
+{
+    const sq_model_info *m = sq_model_find(name);
+    if (!m) {
+        char list[256] = "";
+        for (size_t i = 0; i < SQ_COUNT(models); i++) {
+            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+            strncat(list, models[i].name, sizeof list - strlen(list) - 1);
+        }
+        return sq_fail(e, "unknown model '%s' (valid: %s)", name, list);
+    }
+    if (m->build(net, in, classes, e)) {
+        sq_net_free(net);
+        return sq_wrap(e, "building model %s", name);
+    }
+    return 0;
+}

@@ -1,0 +1,426 @@
+/* train.c - one training run: data, model, optimizer, the epoch loop,
+ * evaluation, progress, and the files a run leaves in its directory:
+ *   config.yaml   every setting (written first)
+ *   metrics.csv   one row per finished epoch
+ *   state.safetensors  everything --resume needs (rewritten each epoch)
+ *   model.safetensors  the final model, PyTorch names and layouts
+ *   result.yaml   the outcome (written last: its presence means "done") */
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "checkpoint.h"
+#include "data/data.h"
+#include "io/atomic.h"
+#include "io/yamlio.h"
+#include "models/models.h"
+#include "optim/optim.h"
+#include "train.h"
+
+enum { M_EPOCH, M_LOSS, M_TRAIN_ERR, M_TEST_ERR, M_LR, M_SECONDS, M_COLS };
+
+void sq_train_defaults(sq_train_cfg *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->model, sizeof c->model, "lenet5");
+    snprintf(c->data, sizeof c->data, "fashion-mnist");
+    snprintf(c->optim, sizeof c->optim, "sgd");
+    snprintf(c->schedule, sizeof c->schedule, "cosine");
+    c->epochs = 10;
+    c->batch = 64;
+    c->eval_batch = 500;
+    c->threads = 2;
+    c->lr = 0.05;
+    c->momentum = 0.9;
+    c->weight_decay = 5e-4;
+    c->seed = 1;
+    c->augment = -1;
+    c->progress = -1;
+    c->save_every = 1;
+}
+
+typedef struct run {
+    const sq_train_cfg *cfg;
+    sq_dataset train, test;
+    float mean[3], std[3];
+    int augment;
+    sq_net net;
+    sq_optim opt;
+    sq_optim_cfg ocfg;
+    sq_sched sched;
+    int *idx, *y;
+    sq_real *x, *dlogits;
+    double metrics[1000][M_COLS];
+    int epochs_done;
+    long long bn_batches;
+    double seconds;
+} run;
+
+static void path_in(char *buf, size_t n, const char *dir, const char *file)
+{
+    snprintf(buf, n, "%s/%s", dir, file);
+}
+
+static int load_data(run *r, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
+    if (sq_data_open(c->data, c->data_dir, 1, &r->train, e) ||
+        sq_data_open(c->data, c->data_dir, 0, &r->test, e))
+        return -1;
+    if (c->train_subset > 0 && sq_dataset_subset(&r->train, c->train_subset, e))
+        return -1;
+    if (c->test_subset > 0 && sq_dataset_subset(&r->test, c->test_subset, e))
+        return -1;
+    if (sq_data_norm(c->data, r->mean, r->std, e))
+        return -1;
+    r->augment = c->augment >= 0 ? c->augment : r->train.h == 32;
+    return 0;
+}
+
+static int setup(run *r, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
+    int B = SQ_MAX(c->batch, c->eval_batch);
+    sq_shape in = {r->train.c, r->train.h, r->train.w};
+    if (sq_model_build(c->model, &r->net, in, r->train.classes, e))
+        return -1;
+    r->net.threads = c->threads;
+    if (sq_net_reserve(&r->net, B, 1, e))
+        return -1;
+    sq_rng init_rng;
+    sq_rng_seed(&init_rng, c->seed);
+    sq_net_init(&r->net, &init_rng);
+    if (c->init[0] && sq_ckpt_load_net(c->init, &r->net, NULL, NULL, e))
+        return sq_wrap(e, "--init");
+    if (sq_optim_parse(c->optim, &r->ocfg, e))
+        return -1;
+    if (r->ocfg.kind == SQ_SGD && strcmp(c->optim, "sgd") == 0)
+        r->ocfg.momentum = c->momentum;
+    r->ocfg.weight_decay = c->weight_decay;
+    if (sq_optim_init(&r->opt, &r->ocfg, &r->net, e) || sq_sched_parse(c->schedule, &r->sched, e))
+        return -1;
+    r->idx = sq_calloc((size_t)r->train.n, sizeof(int));
+    r->y = sq_calloc((size_t)B, sizeof(int));
+    r->x = sq_alloc_real((size_t)B * r->train.c * r->train.h * r->train.w);
+    r->dlogits = sq_alloc_real((size_t)B * r->net.classes);
+    if (!r->idx || !r->y || !r->x || !r->dlogits)
+        return sq_fail(e, "out of memory for batch buffers");
+    return 0;
+}
+
+/* ---- files ------------------------------------------------------------- */
+static int write_config(run *r, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
+    char path[1100], buf[SQ_SCHED_STR];
+    path_in(path, sizeof path, c->out, "config.yaml");
+    sq_yw *w = sq_yw_open(path, e);
+    if (!w)
+        return -1;
+    sq_yw_str(w, "model", c->model);
+    sq_yw_int(w, "params", (long long)sq_net_param_count(&r->net));
+    sq_yw_map_begin(w, "data");
+    sq_yw_str(w, "name", c->data);
+    sq_yw_str(w, "source", r->train.source);
+    sq_yw_str(w, "sha256_train", r->train.sha256);
+    sq_yw_str(w, "sha256_test", r->test.sha256);
+    sq_yw_int(w, "train_size", r->train.n);
+    sq_yw_int(w, "test_size", r->test.n);
+    sq_yw_bool(w, "augment", r->augment);
+    sq_yw_seq_begin(w, "norm_mean");
+    for (int i = 0; i < r->train.c; i++)
+        sq_yw_num(w, NULL, r->mean[i]);
+    sq_yw_seq_end(w);
+    sq_yw_seq_begin(w, "norm_std");
+    for (int i = 0; i < r->train.c; i++)
+        sq_yw_num(w, NULL, r->std[i]);
+    sq_yw_seq_end(w);
+    sq_yw_str(w, "norm_applies_to", "pixel/255, per channel: (x - mean) / std");
+    sq_yw_map_end(w);
+    sq_yw_int(w, "epochs", c->epochs);
+    sq_yw_int(w, "batch", c->batch);
+    sq_yw_num(w, "lr", c->lr);
+    sq_yw_str(w, "optimizer", sq_optim_str(&r->ocfg, buf));
+    sq_yw_num(w, "weight_decay", c->weight_decay);
+    sq_yw_str(w, "schedule", sq_sched_str(&r->sched, buf));
+    sq_yw_int(w, "seed", (long long)c->seed);
+    sq_yw_int(w, "threads", c->threads);
+    sq_yw_str(w, "init", c->init[0] ? c->init : "random (He normal, zero biases)");
+    sq_yw_str(w, "epoch_policy", "final (test_error is the last epoch's)");
+    return sq_yw_close(w, e);
+}
+
+static int write_metrics(run *r, sq_err *e)
+{
+    char path[1100];
+    path_in(path, sizeof path, r->cfg->out, "metrics.csv");
+    sq_afile *a = sq_afile_open(path, e);
+    if (!a)
+        return -1;
+    FILE *f = sq_afile_fp(a);
+    fprintf(f, "epoch,train_loss,train_error,test_error,lr,seconds\n");
+    for (int i = 0; i < r->epochs_done; i++) {
+        const double *m = r->metrics[i];
+        fprintf(f, "%d,%.6f,%.4f,%.4f,%.6g,%.2f\n", (int)m[M_EPOCH], m[M_LOSS], m[M_TRAIN_ERR],
+                m[M_TEST_ERR], m[M_LR], m[M_SECONDS]);
+    }
+    return sq_afile_commit(a, e);
+}
+
+static int save_state(run *r, sq_err *e)
+{
+    char path[1100], ep[32], t[32], seed[32];
+    path_in(path, sizeof path, r->cfg->out, "state.safetensors");
+    sq_ckpt_extra x = {0};
+    int rc = -1;
+    int64_t shape[1] = {(int64_t)r->opt.n};
+    const char *rt = sizeof(sq_real) == 4 ? "F32" : "F64";
+    /* the latent weights are the net's own tensors; the moments go beside them */
+    if (r->opt.m && sq_ckpt_extra_add(&x, "optim.m", rt, 1, shape, r->opt.m, e))
+        goto done;
+    if (r->opt.v && sq_ckpt_extra_add(&x, "optim.v", rt, 1, shape, r->opt.v, e))
+        goto done;
+    if (r->epochs_done) {
+        int64_t ms[2] = {r->epochs_done, M_COLS};
+        if (sq_ckpt_extra_add(&x, "metrics", "F64", 2, ms, r->metrics, e))
+            goto done;
+    }
+    snprintf(ep, sizeof ep, "%d", r->epochs_done);
+    snprintf(t, sizeof t, "%lld", r->opt.t);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->cfg->seed);
+    const char *meta[] = {"format", "symog-train-state-1", "epochs_done", ep, "optim_t", t,
+                          "seed", seed, "model", r->cfg->model, NULL};
+    rc = sq_ckpt_save(path, &r->net, r->bn_batches, &x, meta, e);
+done:
+    sq_ckpt_extra_free(&x);
+    return rc;
+}
+
+static int copy_state(const sq_st_file *f, const char *name, sq_real *dst, size_t n,
+                      const char *path, sq_err *e)
+{
+    const sq_st_tensor *t = sq_st_find(f, name);
+    if (!t || t->nbytes != n * sizeof(sq_real))
+        return sq_fail(e, "%s: tensor %s missing or of the wrong size; delete the run "
+                          "directory to start over", path, name);
+    memcpy(dst, t->data, t->nbytes);
+    return 0;
+}
+
+/* Restore a run from its state file; returns 1 if there was none. */
+static int resume(run *r, sq_err *e)
+{
+    char path[1100];
+    path_in(path, sizeof path, r->cfg->out, "state.safetensors");
+    if (access(path, F_OK) != 0)
+        return 1;
+    sq_st_file f = {0};
+    if (sq_ckpt_load_net(path, &r->net, &r->bn_batches, &f, e))
+        return sq_wrap(e, "--resume");
+    int rc = -1;
+    const char *ep = sq_st_meta(&f, "epochs_done"), *t = sq_st_meta(&f, "optim_t");
+    const char *model = sq_st_meta(&f, "model");
+    if (!ep || !t || !model || strcmp(model, r->cfg->model)) {
+        sq_fail(e, "%s was not written by a %s run of this tool", path, r->cfg->model);
+        goto done;
+    }
+    r->epochs_done = atoi(ep);
+    r->opt.t = atoll(t);
+    if (r->epochs_done < 0 || r->epochs_done > r->cfg->epochs || r->epochs_done > 1000) {
+        sq_fail(e, "%s: %d epochs done, but the run has %d", path, r->epochs_done, r->cfg->epochs);
+        goto done;
+    }
+    if ((r->opt.m && copy_state(&f, "optim.m", r->opt.m, r->opt.n, path, e)) ||
+        (r->opt.v && copy_state(&f, "optim.v", r->opt.v, r->opt.n, path, e)))
+        goto done;
+    if (r->epochs_done) {
+        const sq_st_tensor *m = sq_st_find(&f, "metrics");
+        if (!m || m->nbytes != sizeof(double) * M_COLS * (size_t)r->epochs_done) {
+            sq_fail(e, "%s: metrics missing or inconsistent", path);
+            goto done;
+        }
+        memcpy(r->metrics, m->data, m->nbytes);
+    }
+    sq_log(SQ_LOG_INFO, "resuming %s after epoch %d\n", r->cfg->out, r->epochs_done);
+    rc = 0;
+done:
+    sq_st_free(&f);
+    return rc;
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+static double evaluate(run *r, const sq_dataset *d)
+{
+    int B = r->cfg->eval_batch, wrong = 0;
+    for (int i = 0; i < d->n; i += B) {
+        int nb = SQ_MIN(B, d->n - i), w;
+        for (int j = 0; j < nb; j++)
+            r->idx[j] = i + j;
+        sq_make_batch(d, r->idx, nb, r->mean, r->std, 0, NULL, r->x, r->y);
+        const sq_real *z = sq_net_forward(&r->net, r->x, nb, 0, NULL);
+        sq_softmax_xent(z, r->y, nb, r->net.classes, NULL, &w);
+        wrong += w;
+    }
+    return 100.0 * wrong / d->n;
+}
+
+static void progress(const run *r, int epoch, int done, int total, double loss, double t0, int bar)
+{
+    double el = sq_now() - t0, ips = done / (el > 0 ? el : 1);
+    double eta = (total - done) / (ips > 0 ? ips : 1);
+    if (!bar)
+        return;
+    int width = 24, fill = (int)((double)width * done / total);
+    char b[32];
+    for (int i = 0; i < width; i++)
+        b[i] = i < fill ? '#' : '.';
+    b[width] = 0;
+    fprintf(stderr, "\repoch %d/%d [%s] %3d%% loss %.4f %6.0f img/s ETA %3.0fs ", epoch + 1,
+            r->cfg->epochs, b, 100 * done / total, loss, ips, eta);
+    fflush(stderr);
+}
+
+static int train_epoch(run *r, int epoch, double lr, double *loss_out, double *err_out)
+{
+    const sq_train_cfg *c = r->cfg;
+    sq_rng rng;
+    sq_rng_seed(&rng, c->seed * 1000003ULL + (uint64_t)epoch + 1);
+    int n = r->train.n, B = c->batch;
+    for (int i = 0; i < n; i++)
+        r->idx[i] = i;
+    sq_shuffle(r->idx, n, &rng);
+    int bar = c->progress > 0 || (c->progress < 0 && isatty(2));
+    double loss = 0, t0 = sq_now(), last = 0;
+    long wrong = 0;
+    for (int i = 0; i < n; i += B) {
+        int nb = SQ_MIN(B, n - i), w;
+        sq_make_batch(&r->train, r->idx + i, nb, r->mean, r->std, r->augment, &rng, r->x, r->y);
+        const sq_real *z = sq_net_forward(&r->net, r->x, nb, 1, &rng);
+        loss += sq_softmax_xent(z, r->y, nb, r->net.classes, r->dlogits, &w) * nb;
+        wrong += w;
+        sq_net_backward(&r->net, r->dlogits);
+        sq_optim_step(&r->opt, &r->net, lr);
+        r->bn_batches++;
+        if (sq_now() - last > 0.2 || i + nb == n) {
+            progress(r, epoch, i + nb, n, loss / (i + nb), t0, bar);
+            last = sq_now();
+        }
+    }
+    if (bar)
+        fprintf(stderr, "\n");
+    *loss_out = loss / n;
+    *err_out = 100.0 * wrong / n;
+    return isfinite(*loss_out) ? 0 : -1;
+}
+
+static int write_result(run *r, sq_train_result *res, sq_err *e)
+{
+    char path[1100];
+    path_in(path, sizeof path, r->cfg->out, "result.yaml");
+    sq_yw *w = sq_yw_open(path, e);
+    if (!w)
+        return -1;
+    sq_yw_num(w, "test_error", res->test_error);
+    sq_yw_num(w, "best_test_error", res->best_test_error);
+    sq_yw_num(w, "train_error", res->train_error);
+    sq_yw_num(w, "train_loss", res->train_loss);
+    sq_yw_int(w, "epochs", r->cfg->epochs);
+    sq_yw_int(w, "params", (long long)sq_net_param_count(&r->net));
+    sq_yw_num(w, "seconds", res->seconds);
+    sq_yw_int(w, "seed", (long long)r->cfg->seed);
+    sq_yw_str(w, "model", r->cfg->model);
+    sq_yw_str(w, "dataset", r->cfg->data);
+    sq_yw_str(w, "dataset_sha256_train", r->train.sha256);
+    sq_yw_str(w, "dataset_sha256_test", r->test.sha256);
+    sq_yw_int(w, "train_size", r->train.n);
+    sq_yw_int(w, "test_size", r->test.n);
+    return sq_yw_close(w, e);
+}
+
+static int loop(run *r, sq_train_result *res, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
+    for (int ep = r->epochs_done; ep < c->epochs; ep++) {
+        double t0 = sq_now(), lr = sq_sched_lr(&r->sched, c->lr, ep, c->epochs), loss, terr;
+        if (train_epoch(r, ep, lr, &loss, &terr))
+            return sq_fail(e, "training diverged in epoch %d (loss %g); lower --lr", ep + 1, loss);
+        double test = evaluate(r, &r->test);
+        double *m = r->metrics[ep];
+        m[M_EPOCH] = ep + 1, m[M_LOSS] = loss, m[M_TRAIN_ERR] = terr, m[M_TEST_ERR] = test;
+        m[M_LR] = lr, m[M_SECONDS] = sq_now() - t0;
+        r->epochs_done = ep + 1;
+        sq_log(SQ_LOG_INFO, "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  lr %.4g  %.1fs\n",
+               ep + 1, c->epochs, loss, terr, test, lr, m[M_SECONDS]);
+        if (write_metrics(r, e))
+            return -1;
+        if ((r->epochs_done % c->save_every == 0 || r->epochs_done == c->epochs) && save_state(r, e))
+            return -1;
+    }
+    memset(res, 0, sizeof *res);
+    res->best_test_error = 100;
+    for (int i = 0; i < r->epochs_done; i++) {
+        res->seconds += r->metrics[i][M_SECONDS];
+        res->best_test_error = SQ_MIN(res->best_test_error, r->metrics[i][M_TEST_ERR]);
+    }
+    const double *last = r->metrics[r->epochs_done - 1];
+    res->test_error = evaluate(r, &r->test);
+    res->train_loss = last[M_LOSS];
+    res->train_error = last[M_TRAIN_ERR];
+    res->epochs_done = r->epochs_done;
+    char path[1100];
+    path_in(path, sizeof path, c->out, "model.safetensors");
+    const char *meta[] = {"format", "symog-model-1", "model", c->model, "dataset", c->data, NULL};
+    if (sq_ckpt_save(path, &r->net, r->bn_batches, NULL, meta, e))
+        return -1;
+    return write_result(r, res, e);
+}
+
+static void run_free(run *r)
+{
+    sq_dataset_free(&r->train);
+    sq_dataset_free(&r->test);
+    sq_net_free(&r->net);
+    sq_optim_free(&r->opt);
+    sq_free(r->idx);
+    sq_free(r->y);
+    sq_free(r->x);
+    sq_free(r->dlogits);
+}
+
+int sq_train(const sq_train_cfg *cfg, sq_train_result *res, sq_err *e)
+{
+    if (cfg->epochs < 1 || cfg->epochs > 1000)
+        return sq_fail(e, "--epochs %d: must be 1..1000", cfg->epochs);
+    if (cfg->batch < 1 || cfg->eval_batch < 1)
+        return sq_fail(e, "--batch %d: must be at least 1", cfg->batch);
+    if (!(cfg->lr > 0))
+        return sq_fail(e, "--lr %g: must be positive", cfg->lr);
+    openblas_set_num_threads(cfg->threads);
+    run *r = sq_calloc(1, sizeof *r);
+    if (!r)
+        return sq_fail(e, "out of memory");
+    r->cfg = cfg;
+    int rc = -1;
+    if (sq_mkdir_p(cfg->out, e) || load_data(r, e) || setup(r, e))
+        goto done;
+    if (cfg->resume) {
+        int st = resume(r, e);
+        if (st < 0)
+            goto done;
+        if (st == 1)
+            sq_log(SQ_LOG_INFO, "no state in %s yet: starting from scratch\n", cfg->out);
+    }
+    if (write_config(r, e))
+        goto done;
+    sq_log(SQ_LOG_INFO, "%s on %s: %zu parameters, %d train / %d test images, %d epochs\n",
+           cfg->model, cfg->data, sq_net_param_count(&r->net), r->train.n, r->test.n, cfg->epochs);
+    rc = loop(r, res, e);
+done:
+    run_free(r);
+    sq_free(r);
+    return rc;
+}
