@@ -7,6 +7,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_quantizers(int argc, char **argv);
 
 /* --data-dir default: $SYMOG_DATA, else "data". */
 const char *cli_data_dir(void);

@@ -9,6 +9,7 @@
 #include "models/models.h"
 #include "opts.h"
 #include "train/checkpoint.h"
+#include "quant/quant.h"
 #include "train/train.h"
 
 const char *cli_data_dir(void)
@@ -18,6 +19,27 @@ const char *cli_data_dir(void)
 }
 
 #define STR(field) (field), sizeof(field)
+
+static int add_qopt(void *ctx, const char *v, char *err, size_t n)
+{
+    sq_train_cfg *c = ctx;
+    if (c->n_qopts == (int)(sizeof c->qopts / sizeof c->qopts[0]))
+        return snprintf(err, n, "at most %d --q-opt", c->n_qopts), -1;
+    if (!strchr(v, '=') || strlen(v) >= sizeof c->qopts[0])
+        return snprintf(err, n, "expected key=value (see `symog quantizers`)"), -1;
+    snprintf(c->qopts[c->n_qopts++], sizeof c->qopts[0], "%s", v);
+    return 0;
+}
+
+static int add_plugin(void *ctx, const char *v, char *err, size_t n)
+{
+    sq_train_cfg *c = ctx;
+    if (c->n_plugins == (int)(sizeof c->plugins / sizeof c->plugins[0]) ||
+        strlen(v) >= sizeof c->plugins[0])
+        return snprintf(err, n, "too many plugins or path too long"), -1;
+    snprintf(c->plugins[c->n_plugins++], sizeof c->plugins[0], "%s", v);
+    return 0;
+}
 
 int cmd_train(int argc, char **argv)
 {
@@ -33,7 +55,7 @@ int cmd_train(int argc, char **argv)
         {"epochs", OPT_INT, &c.epochs, 0, 1, 1000, "N", "training epochs (default 10)"},
         {"batch", OPT_INT, &c.batch, 0, 1, 65536, "N", "mini-batch size (default 64)"},
         {"eval-batch", OPT_INT, &c.eval_batch, 0, 1, 65536, "N", "batch size for evaluation (default 500)"},
-        {"lr", OPT_NUM, &c.lr, 0, 1e-12, 100, "X", "base learning rate (default 0.05)"},
+        {"lr", OPT_NUM, &c.lr, 0, 1e-12, 100, "X", "base learning rate (default 0.01)"},
         {"optim", OPT_STR, STR(c.optim), 0, 0, "NAME", "sgd[:MOM] (default, momentum 0.9), nesterov[:MOM], adam[:B1,B2[,EPS]]"},
         {"momentum", OPT_NUM, &c.momentum, 0, 0, 0.9999, "X", "SGD momentum when --optim sgd (default 0.9)"},
         {"wd", OPT_NUM, &c.weight_decay, 0, 0, 1, "X", "weight decay on conv/dense weights (default 5e-4)"},
@@ -47,12 +69,17 @@ int cmd_train(int argc, char **argv)
         {"train-subset", OPT_INT, &c.train_subset, 0, 0, 1e9, "N", "use only the first N training images"},
         {"test-subset", OPT_INT, &c.test_subset, 0, 0, 1e9, "N", "use only the first N test images"},
         {"progress", OPT_INT, &c.progress, 0, -1, 1, "0|1", "progress bar (default: when stderr is a terminal)"},
+        {"quantizer", OPT_STR, STR(c.quantizer), 0, 0, "NAME", "float (default), symog, or a plugin's; see `symog quantizers`"},
+        {"bits", OPT_INT, &c.bits, 0, 1, 8, "N", "weight bit width (default 2)"},
+        {"q-opt", OPT_LIST, NULL, 0, 0, 0, "KEY=VAL", "quantizer option, repeatable; unknown keys are refused", add_qopt},
+        {"plugin", OPT_LIST, NULL, 0, 0, 0, "FILE.so", "load a quantizer plugin, repeatable", add_plugin},
+        {"first-last", OPT_INT, &c.first_last, 0, 0, 1, "0|1", "also quantize the first and last layer (default 1)"},
         {"quiet", OPT_FLAG, &quiet, 0, 0, 0, NULL, "no per-epoch lines"},
     };
     int rc = opts_parse(t, sizeof t / sizeof t[0], argc, argv, 2,
                         "usage: symog train [OPTIONS]\n\nTrains one network and writes DIR/{config.yaml, "
-                        "metrics.csv, state.safetensors, model.safetensors, result.yaml}.",
-                        NULL);
+                        "metrics.csv, state.safetensors, model.safetensors, result.yaml, diag.csv, hist/}.",
+                        &c);
     if (rc)
         return rc == 1 ? 0 : 2;
     if (out[0])
@@ -156,5 +183,48 @@ int cmd_models(int argc, char **argv)
         if (okb)
             sq_net_free(&b);
     }
+    return 0;
+}
+
+int cmd_quantizers(int argc, char **argv)
+{
+    const char *plugins[8];
+    int n = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            printf("usage: symog quantizers [--plugin FILE.so]...\n\nLists every registered "
+                   "quantizer, where it came from, and its options with defaults.\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "--plugin") && i + 1 < argc && n < 8) {
+            plugins[n++] = argv[++i];
+            continue;
+        }
+        fprintf(stderr, "symog quantizers: unexpected argument '%s'\n", argv[i]);
+        return 2;
+    }
+    sq_err e = {{0}};
+    if (sq_quant_setup(plugins, n, &e)) {
+        fprintf(stderr, "symog quantizers: %s\n", e.msg);
+        return 1;
+    }
+    for (int i = 0; i < sq_quant_count(); i++) {
+        const char *origin;
+        const sq_quantizer *q = sq_quant_at(i, &origin);
+        printf("%-14s %s\n%-14s [%s]\n", q->name, q->summary, "", origin);
+        for (int k = 0; k < q->n_options; k++) {
+            const sq_qoption *o = &q->options[k];
+            char def[96];
+            snprintf(def, sizeof def, "%s=%s", o->key, o->def);
+            printf("    %-22s %s", def, o->help);
+            if (o->choices)
+                printf("  {%s}", o->choices);
+            else if (o->type != SQ_QOPT_BOOL)
+                printf("  [%g, %g]", o->min, o->max);
+            printf("\n");
+        }
+    }
+    for (int i = 0; sq_quant_refusal(i); i++)
+        fprintf(stderr, "refused plugin: %s\n", sq_quant_refusal(i));
     return 0;
 }

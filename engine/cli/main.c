@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"train", "train one network (optionally quantized); writes a run directory", cmd_train},
     {"eval", "test error of a checkpoint", cmd_eval},
+    {"quantizers", "list the quantizers (built-in and plugins) and their options", cmd_quantizers},
     {"models", "list the architectures with parameter counts and FLOPs", cmd_models},
     {"bench", "training and inference throughput benchmark", cmd_bench},
 };

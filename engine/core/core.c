@@ -48,7 +48,27 @@ void sq_set_allocator(const sq_allocator *a)
         allocator = (sq_allocator){default_alloc, default_release, NULL};
 }
 
-void *sq_malloc(size_t n) { return allocator.alloc(allocator.ud, n ? n : 1); }
+/* Every block carries a 16-byte header just before the pointer handed out:
+ * the raw pointer from the allocator and a tag, so sq_free works the same
+ * for plain and 64-byte aligned blocks. */
+#define TAG 0x5351414c4c4f43ULL /* "SQALLOC" */
+
+static void *with_header(size_t n, size_t align)
+{
+    if (n > SIZE_MAX - align - 16)
+        return NULL;
+    unsigned char *raw = allocator.alloc(allocator.ud, n + align + 16);
+    if (!raw)
+        return NULL;
+    uintptr_t a = ((uintptr_t)raw + 16 + align - 1) & ~(uintptr_t)(align - 1);
+    unsigned char *p = (unsigned char *)a;
+    memcpy(p - 8, &raw, sizeof raw);
+    uint64_t tag = TAG;
+    memcpy(p - 16, &tag, sizeof tag);
+    return p;
+}
+
+void *sq_malloc(size_t n) { return with_header(n ? n : 1, 16); }
 
 void *sq_calloc(size_t n, size_t size)
 {
@@ -60,21 +80,14 @@ void *sq_calloc(size_t n, size_t size)
     return p;
 }
 
-/* 64-byte aligned block: over-allocate and keep the raw pointer just before
- * the aligned one, so sq_free works on both kinds of block. */
 void *sq_alloc_real(size_t n)
 {
     if (n > (SIZE_MAX - 128) / sizeof(sq_real))
         return NULL;
-    size_t bytes = n * sizeof(sq_real);
-    unsigned char *raw = sq_malloc(bytes + 128);
-    if (!raw)
-        return NULL;
-    uintptr_t a = ((uintptr_t)raw + 16 + 63) & ~(uintptr_t)63;
-    unsigned char *p = (unsigned char *)a;
-    ((void **)p)[-1] = raw;
-    ((uint64_t *)p)[-2] = 0x5351414c49474eULL; /* "SQALIGN" tag */
-    memset(p, 0, bytes);
+    size_t bytes = (n ? n : 1) * sizeof(sq_real);
+    void *p = with_header(bytes, 64);
+    if (p)
+        memset(p, 0, bytes);
     return p;
 }
 
@@ -82,15 +95,15 @@ void sq_free(void *p)
 {
     if (!p)
         return;
-    /* aligned blocks carry a tag; plain blocks are passed through. The tag
-     * is read only for pointers that are 64-byte aligned. */
-    if (((uintptr_t)p & 63) == 0 && ((uint64_t *)p)[-2] == 0x5351414c49474eULL) {
-        void *raw = ((void **)p)[-1];
-        ((uint64_t *)p)[-2] = 0;
-        allocator.release(allocator.ud, raw);
+    unsigned char *q = p, *raw;
+    uint64_t tag;
+    memcpy(&tag, q - 16, sizeof tag);
+    memcpy(&raw, q - 8, sizeof raw);
+    if (tag != TAG) /* not ours: a caller bug; leak rather than corrupt */
         return;
-    }
-    allocator.release(allocator.ud, p);
+    tag = 0;
+    memcpy(q - 16, &tag, sizeof tag);
+    allocator.release(allocator.ud, raw);
 }
 
 char *sq_strdup(const char *s)

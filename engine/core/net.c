@@ -251,6 +251,8 @@ static void bind(sq_net *net, int B, int train, sq_rng *rng)
 
 const sq_real *sq_net_forward(sq_net *net, const sq_real *x, int B, int train, sq_rng *rng)
 {
+    if (B < 1 || B > net->B_cap || (train && !net->train_cap))
+        return NULL; /* caller forgot sq_net_reserve */
     bind(net, B, train, rng);
     memcpy(net->nodes[0].y, x, (size_t)B * sq_numel(net->nodes[0].osh) * sizeof(sq_real));
     for (int i = 1; i < net->n_nodes; i++)
@@ -261,6 +263,8 @@ const sq_real *sq_net_forward(sq_net *net, const sq_real *x, int B, int train, s
 void sq_net_backward(sq_net *net, const sq_real *dlogits)
 {
     int B = net->nodes[0].B;
+    if (!net->dacts)
+        return; /* reserved without training buffers */
     memset(net->grads, 0, net->n_weights * sizeof(sq_real));
     /* dy slices are laid out for B_cap samples; zero the whole arena */
     memset(net->dacts, 0, net->act_off[net->n_nodes] * sizeof(sq_real));
@@ -304,12 +308,17 @@ double sq_softmax_xent(const sq_real *logits, const int *labels, int B, int C, s
         for (int c = 0; c < C; c++)
             s += exp((double)z[c] - mx);
         double lse = mx + log(s);
-        loss += lse - (double)z[labels[b]];
-        nw += arg != labels[b];
+        int y = labels[b];
+        if (y < 0 || y >= C) { /* readers validate labels; never index out of range */
+            nw++;
+            continue;
+        }
+        loss += lse - (double)z[y];
+        nw += arg != y;
         if (dlogits)
             for (int c = 0; c < C; c++)
                 dlogits[(size_t)b * C + c] =
-                    (sq_real)((exp((double)z[c] - lse) - (c == labels[b])) / B);
+                    (sq_real)((exp((double)z[c] - lse) - (c == y)) / B);
     }
     if (wrong)
         *wrong = nw;

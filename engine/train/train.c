@@ -4,7 +4,13 @@
  *   metrics.csv   one row per finished epoch
  *   state.safetensors  everything --resume needs (rewritten each epoch)
  *   model.safetensors  the final model, PyTorch names and layouts
- *   result.yaml   the outcome (written last: its presence means "done") */
+ *   result.yaml   the outcome (written last: its presence means "done")
+ *   diag.csv, hist/   per-epoch quantization diagnostics (quant/qrun.c)
+ *
+ * One training step, with the quantizer's hooks:
+ *   qrun_forward (wq from w) -> net forward -> loss -> net backward (dL/dwq)
+ *   -> qrun_backward (dL/dw, regulariser) -> optimizer step (w, learned
+ *   quantizer parameters) -> qrun_after_step (clipping). */
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -19,9 +25,10 @@
 #include "io/yamlio.h"
 #include "models/models.h"
 #include "optim/optim.h"
+#include "quant/quant.h"
 #include "train.h"
 
-enum { M_EPOCH, M_LOSS, M_TRAIN_ERR, M_TEST_ERR, M_LR, M_SECONDS, M_COLS };
+enum { M_EPOCH, M_LOSS, M_TRAIN_ERR, M_TEST_ERR, M_TEST_SOFT, M_LR, M_SECONDS, M_COLS };
 
 void sq_train_defaults(sq_train_cfg *c)
 {
@@ -34,13 +41,16 @@ void sq_train_defaults(sq_train_cfg *c)
     c->batch = 64;
     c->eval_batch = 500;
     c->threads = 2;
-    c->lr = 0.05;
+    c->lr = 0.01;
     c->momentum = 0.9;
     c->weight_decay = 5e-4;
     c->seed = 1;
     c->augment = -1;
     c->progress = -1;
     c->save_every = 1;
+    snprintf(c->quantizer, sizeof c->quantizer, "float");
+    c->bits = 2;
+    c->first_last = 1;
 }
 
 typedef struct run {
@@ -52,6 +62,9 @@ typedef struct run {
     sq_optim opt;
     sq_optim_cfg ocfg;
     sq_sched sched;
+    sq_qrun q;
+    sq_rng qrng;
+    int quantized;        /* not the float identity                        */
     int *idx, *y;
     sq_real *x, *dlogits;
     double metrics[1000][M_COLS];
@@ -81,6 +94,25 @@ static int load_data(run *r, sq_err *e)
     return 0;
 }
 
+static int setup_quantizer(run *r, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
+    const char *plugins[8], *kv[16];
+    double opt[SQ_QMAX_OPTS];
+    for (int i = 0; i < c->n_plugins; i++)
+        plugins[i] = c->plugins[i];
+    for (int i = 0; i < c->n_qopts; i++)
+        kv[i] = c->qopts[i];
+    if (sq_quant_setup(plugins, c->n_plugins, e))
+        return -1;
+    const sq_quantizer *q = sq_quant_get(c->quantizer, e);
+    if (!q || sq_qopts_parse(q, kv, c->n_qopts, opt, e))
+        return -1;
+    r->quantized = strcmp(q->name, "float") != 0;
+    sq_rng_seed(&r->qrng, c->seed ^ 0x51554e54ULL);
+    return sq_qrun_init(&r->q, q, c->bits, opt, c->first_last, &r->net, &r->opt, &r->qrng, e);
+}
+
 static int setup(run *r, sq_err *e)
 {
     const sq_train_cfg *c = r->cfg;
@@ -103,6 +135,8 @@ static int setup(run *r, sq_err *e)
     r->ocfg.weight_decay = c->weight_decay;
     if (sq_optim_init(&r->opt, &r->ocfg, &r->net, e) || sq_sched_parse(c->schedule, &r->sched, e))
         return -1;
+    if (setup_quantizer(r, e))
+        return -1;
     r->idx = sq_calloc((size_t)r->train.n, sizeof(int));
     r->y = sq_calloc((size_t)B, sizeof(int));
     r->x = sq_alloc_real((size_t)B * r->train.c * r->train.h * r->train.w);
@@ -113,6 +147,32 @@ static int setup(run *r, sq_err *e)
 }
 
 /* ---- files ------------------------------------------------------------- */
+static void write_quant_config(run *r, sq_yw *w)
+{
+    const sq_quantizer *q = r->q.q;
+    const char *origin = "built-in";
+    for (int i = 0; i < sq_quant_count(); i++)
+        if (sq_quant_at(i, &origin) == q)
+            break;
+    sq_yw_map_begin(w, "quantizer");
+    sq_yw_str(w, "name", q->name);
+    sq_yw_str(w, "origin", origin);
+    sq_yw_int(w, "bits", r->quantized ? r->cfg->bits : 32);
+    sq_yw_bool(w, "first_last_quantized", r->cfg->first_last);
+    sq_yw_seq_begin(w, "tensors");
+    for (int k = 0; k < r->q.n; k++)
+        sq_yw_str(w, NULL, r->q.s[k].t.name);
+    sq_yw_seq_end(w);
+    sq_yw_map_begin(w, "options");
+    for (int i = 0; i < q->n_options; i++) {
+        char buf[64];
+        sq_qopt_format(q, i, r->q.opt[i], buf, sizeof buf);
+        sq_yw_str(w, q->options[i].key, buf);
+    }
+    sq_yw_map_end(w);
+    sq_yw_map_end(w);
+}
+
 static int write_config(run *r, sq_err *e)
 {
     const sq_train_cfg *c = r->cfg;
@@ -151,6 +211,7 @@ static int write_config(run *r, sq_err *e)
     sq_yw_int(w, "threads", c->threads);
     sq_yw_str(w, "init", c->init[0] ? c->init : "random (He normal, zero biases)");
     sq_yw_str(w, "epoch_policy", "final (test_error is the last epoch's)");
+    write_quant_config(r, w);
     return sq_yw_close(w, e);
 }
 
@@ -162,13 +223,29 @@ static int write_metrics(run *r, sq_err *e)
     if (!a)
         return -1;
     FILE *f = sq_afile_fp(a);
-    fprintf(f, "epoch,train_loss,train_error,test_error,lr,seconds\n");
+    fprintf(f, "epoch,train_loss,train_error,test_error,test_error_soft,lr,seconds\n");
     for (int i = 0; i < r->epochs_done; i++) {
         const double *m = r->metrics[i];
-        fprintf(f, "%d,%.6f,%.4f,%.4f,%.6g,%.2f\n", (int)m[M_EPOCH], m[M_LOSS], m[M_TRAIN_ERR],
-                m[M_TEST_ERR], m[M_LR], m[M_SECONDS]);
+        fprintf(f, "%d,%.6f,%.4f,%.4f,%.4f,%.6g,%.2f\n", (int)m[M_EPOCH], m[M_LOSS],
+                m[M_TRAIN_ERR], m[M_TEST_ERR], m[M_TEST_SOFT], m[M_LR], m[M_SECONDS]);
     }
     return sq_afile_commit(a, e);
+}
+
+/* The quantizer's state block, learned parameters and diagnostics. */
+static int save_quant_state(run *r, sq_ckpt_extra *x, sq_err *e)
+{
+    sq_qrun *q = &r->q;
+    int64_t sb = (int64_t)q->state_bytes, nq = (int64_t)q->n_qparams;
+    int64_t dn[3] = {q->diag_n, q->n, SQ_QDIAG_COLS}, hn[3] = {q->diag_n, q->n, SQ_QHIST_BINS};
+    if (sb && sq_ckpt_extra_add(x, "quant.state", "U8", 1, &sb, q->state, e))
+        return -1;
+    if (nq && sq_ckpt_extra_add(x, "quant.qparams", "F32", 1, &nq, q->qparams, e))
+        return -1;
+    if (q->diag_n && (sq_ckpt_extra_add(x, "quant.diag", "F64", 3, dn, q->diag, e) ||
+                      sq_ckpt_extra_add(x, "quant.hist", "F64", 3, hn, q->hist, e)))
+        return -1;
+    return 0;
 }
 
 static int save_state(run *r, sq_err *e)
@@ -189,6 +266,8 @@ static int save_state(run *r, sq_err *e)
         if (sq_ckpt_extra_add(&x, "metrics", "F64", 2, ms, r->metrics, e))
             goto done;
     }
+    if (save_quant_state(r, &x, e))
+        goto done;
     snprintf(ep, sizeof ep, "%d", r->epochs_done);
     snprintf(t, sizeof t, "%lld", r->opt.t);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->cfg->seed);
@@ -208,6 +287,24 @@ static int copy_state(const sq_st_file *f, const char *name, sq_real *dst, size_
         return sq_fail(e, "%s: tensor %s missing or of the wrong size; delete the run "
                           "directory to start over", path, name);
     memcpy(dst, t->data, t->nbytes);
+    return 0;
+}
+
+static int restore_quant(run *r, const sq_st_file *f, const char *path, sq_err *e)
+{
+    sq_qrun *q = &r->q;
+    const sq_st_tensor *st = sq_st_find(f, "quant.state"), *qp = sq_st_find(f, "quant.qparams");
+    const sq_st_tensor *dg = sq_st_find(f, "quant.diag"), *hs = sq_st_find(f, "quant.hist");
+    int diag_n = dg ? (int)dg->shape[0] : 0;
+    if ((q->state_bytes && !st) || (q->n_qparams && !qp) ||
+        (dg && (!hs || dg->ndim != 3 || dg->shape[1] != q->n || dg->shape[2] != SQ_QDIAG_COLS ||
+                hs->nbytes != (size_t)diag_n * q->n * SQ_QHIST_BINS * sizeof(double))))
+        return sq_fail(e, "%s: quantizer state missing or shaped for another run; delete the "
+                          "run directory to start over", path);
+    if (sq_qrun_restore(q, st ? st->data : NULL, st ? st->nbytes : 0, qp ? qp->data : NULL,
+                        qp ? qp->nbytes / sizeof(float) : 0, dg ? dg->data : NULL,
+                        hs ? hs->data : NULL, diag_n, e))
+        return sq_wrap(e, "%s", path);
     return 0;
 }
 
@@ -245,6 +342,8 @@ static int resume(run *r, sq_err *e)
         }
         memcpy(r->metrics, m->data, m->nbytes);
     }
+    if (restore_quant(r, &f, path, e))
+        goto done;
     sq_log(SQ_LOG_INFO, "resuming %s after epoch %d\n", r->cfg->out, r->epochs_done);
     rc = 0;
 done:
@@ -290,20 +389,28 @@ static int train_epoch(run *r, int epoch, double lr, double *loss_out, double *e
     sq_rng rng;
     sq_rng_seed(&rng, c->seed * 1000003ULL + (uint64_t)epoch + 1);
     int n = r->train.n, B = c->batch;
+    long long steps = (long long)c->epochs * ((n + B - 1) / B);
     for (int i = 0; i < n; i++)
         r->idx[i] = i;
     sq_shuffle(r->idx, n, &rng);
     int bar = c->progress > 0 || (c->progress < 0 && isatty(2));
     double loss = 0, t0 = sq_now(), last = 0;
     long wrong = 0;
+    sq_qrun_progress(&r->q, epoch, c->epochs, r->opt.t, steps);
+    sq_qrun_epoch_begin(&r->q);
     for (int i = 0; i < n; i += B) {
         int nb = SQ_MIN(B, n - i), w;
         sq_make_batch(&r->train, r->idx + i, nb, r->mean, r->std, r->augment, &rng, r->x, r->y);
+        sq_qrun_progress(&r->q, epoch, c->epochs, r->opt.t, steps);
+        sq_qrun_forward(&r->q);
         const sq_real *z = sq_net_forward(&r->net, r->x, nb, 1, &rng);
         loss += sq_softmax_xent(z, r->y, nb, r->net.classes, r->dlogits, &w) * nb;
         wrong += w;
         sq_net_backward(&r->net, r->dlogits);
+        sq_qrun_backward(&r->q);
         sq_optim_step(&r->opt, &r->net, lr);
+        sq_qrun_step(&r->q, &r->opt, lr);
+        sq_qrun_after_step(&r->q);
         r->bn_batches++;
         if (sq_now() - last > 0.2 || i + nb == n) {
             progress(r, epoch, i + nb, n, loss / (i + nb), t0, bar);
@@ -317,6 +424,61 @@ static int train_epoch(run *r, int epoch, double lr, double *loss_out, double *e
     return isfinite(*loss_out) ? 0 : -1;
 }
 
+/* Test error with the weights training computes with (soft) and with the
+ * hard-quantized Q(w); for the float run they are the same evaluation. */
+static void evaluate_both(run *r, double *soft, double *hard)
+{
+    sq_qrun_forward(&r->q);
+    *soft = evaluate(r, &r->test);
+    if (!r->quantized) {
+        *hard = *soft;
+        return;
+    }
+    sq_qrun_hard(&r->q);
+    *hard = evaluate(r, &r->test);
+    sq_qrun_forward(&r->q);
+}
+
+static void write_quant_result(run *r, sq_yw *w)
+{
+    sq_qrun *q = &r->q;
+    double packed = 0, floatsz = 4.0 * sq_net_param_count(&r->net);
+    size_t qn = 0;
+    sq_yw_str(w, "quantizer", q->q->name);
+    sq_yw_int(w, "bits", r->quantized ? r->cfg->bits : 32);
+    sq_yw_bool(w, "first_last_quantized", r->cfg->first_last);
+    sq_yw_map_begin(w, "quantizer_options");
+    for (int i = 0; i < q->q->n_options; i++) {
+        char buf[64];
+        sq_qopt_format(q->q, i, q->opt[i], buf, sizeof buf);
+        sq_yw_str(w, q->q->options[i].key, buf);
+    }
+    sq_yw_map_end(w);
+    sq_yw_map_begin(w, "layers");
+    for (int k = 0; k < q->n; k++) {
+        const sq_qtensor *t = &q->s[k].t;
+        sq_qstats st = {0, SQ_QEXP_NONE, 0, 0};
+        if (q->q->stats)
+            q->q->stats(t, &st);
+        sq_yw_map_begin(w, t->name);
+        sq_yw_int(w, "weights", (long long)t->n);
+        sq_yw_int(w, "distinct_values", (long long)sq_count_distinct(t->w, t->n));
+        if (st.step > 0)
+            sq_yw_num(w, "step", st.step);
+        if (st.exponent != SQ_QEXP_NONE)
+            sq_yw_int(w, "step_exponent", st.exponent);
+        sq_yw_map_end(w);
+        qn += t->n;
+        packed += r->quantized ? t->n * (double)r->cfg->bits / 8 + 4.0 * (size_t)t->dims[0] : 0;
+    }
+    sq_yw_map_end(w);
+    /* packed: codes at `bits` each plus at most one float scale per output
+     * channel; every other parameter stays float32 */
+    packed += 4.0 * (sq_net_param_count(&r->net) - (r->quantized ? qn : 0));
+    sq_yw_int(w, "model_bytes_packed", (long long)ceil(packed));
+    sq_yw_int(w, "model_bytes_float", (long long)floatsz);
+}
+
 static int write_result(run *r, sq_train_result *res, sq_err *e)
 {
     char path[1100];
@@ -325,6 +487,7 @@ static int write_result(run *r, sq_train_result *res, sq_err *e)
     if (!w)
         return -1;
     sq_yw_num(w, "test_error", res->test_error);
+    sq_yw_num(w, "test_error_soft", res->test_error_soft);
     sq_yw_num(w, "best_test_error", res->best_test_error);
     sq_yw_num(w, "train_error", res->train_error);
     sq_yw_num(w, "train_loss", res->train_loss);
@@ -338,28 +501,58 @@ static int write_result(run *r, sq_train_result *res, sq_err *e)
     sq_yw_str(w, "dataset_sha256_test", r->test.sha256);
     sq_yw_int(w, "train_size", r->train.n);
     sq_yw_int(w, "test_size", r->test.n);
+    write_quant_result(r, w);
     return sq_yw_close(w, e);
 }
 
-static int loop(run *r, sq_train_result *res, sq_err *e)
+/* The integer codes and scales of every quantized tensor, beside the
+ * finalized weights in model.safetensors. */
+static int export_codes(run *r, sq_ckpt_extra *x, sq_err *e)
 {
-    const sq_train_cfg *c = r->cfg;
-    for (int ep = r->epochs_done; ep < c->epochs; ep++) {
-        double t0 = sq_now(), lr = sq_sched_lr(&r->sched, c->lr, ep, c->epochs), loss, terr;
-        if (train_epoch(r, ep, lr, &loss, &terr))
-            return sq_fail(e, "training diverged in epoch %d (loss %g); lower --lr", ep + 1, loss);
-        double test = evaluate(r, &r->test);
-        double *m = r->metrics[ep];
-        m[M_EPOCH] = ep + 1, m[M_LOSS] = loss, m[M_TRAIN_ERR] = terr, m[M_TEST_ERR] = test;
-        m[M_LR] = lr, m[M_SECONDS] = sq_now() - t0;
-        r->epochs_done = ep + 1;
-        sq_log(SQ_LOG_INFO, "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  lr %.4g  %.1fs\n",
-               ep + 1, c->epochs, loss, terr, test, lr, m[M_SECONDS]);
-        if (write_metrics(r, e))
-            return -1;
-        if ((r->epochs_done % c->save_every == 0 || r->epochs_done == c->epochs) && save_state(r, e))
+    sq_qrun *q = &r->q;
+    for (int k = 0; k < q->n && r->quantized; k++) {
+        const sq_qtensor *t = &q->s[k].t;
+        int32_t *codes = sq_malloc(t->n * sizeof(int32_t));
+        float *scale = sq_malloc((size_t)t->dims[0] * sizeof(float));
+        int per_channel = 0, exponent = SQ_QEXP_NONE, rc = -1;
+        char msg[256] = "", name[SQ_NAME + 16];
+        int64_t shape[4], ns;
+        if (!codes || !scale) {
+            sq_fail(e, "out of memory exporting %s", t->name);
+            goto next;
+        }
+        if (q->q->export_codes(t, codes, scale, &per_channel, &exponent, msg, sizeof msg)) {
+            sq_fail(e, "quantizer %s cannot export %s: %s", q->q->name, t->name, msg);
+            goto next;
+        }
+        for (int i = 0; i < t->ndim; i++)
+            shape[i] = t->dims[i];
+        ns = per_channel ? t->dims[0] : 1;
+        snprintf(name, sizeof name, "%.*s.codes", SQ_NAME - 1, t->name);
+        if (sq_ckpt_extra_add(x, name, "I32", t->ndim, shape, codes, e))
+            goto next;
+        snprintf(name, sizeof name, "%.*s.scale", SQ_NAME - 1, t->name);
+        if (sq_ckpt_extra_add(x, name, "F32", 1, &ns, scale, e))
+            goto next;
+        if (exponent != SQ_QEXP_NONE) {
+            int32_t ex = exponent;
+            snprintf(name, sizeof name, "%.*s.scale_exponent", SQ_NAME - 1, t->name);
+            if (sq_ckpt_extra_add(x, name, "I32", 0, NULL, &ex, e))
+                goto next;
+        }
+        rc = 0;
+    next:
+        sq_free(codes);
+        sq_free(scale);
+        if (rc)
             return -1;
     }
+    return 0;
+}
+
+static int finish(run *r, sq_train_result *res, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
     memset(res, 0, sizeof *res);
     res->best_test_error = 100;
     for (int i = 0; i < r->epochs_done; i++) {
@@ -367,22 +560,60 @@ static int loop(run *r, sq_train_result *res, sq_err *e)
         res->best_test_error = SQ_MIN(res->best_test_error, r->metrics[i][M_TEST_ERR]);
     }
     const double *last = r->metrics[r->epochs_done - 1];
+    sq_qrun_forward(&r->q);
+    res->test_error_soft = evaluate(r, &r->test);
+    sq_qrun_finalize(&r->q);
     res->test_error = evaluate(r, &r->test);
     res->train_loss = last[M_LOSS];
     res->train_error = last[M_TRAIN_ERR];
     res->epochs_done = r->epochs_done;
-    char path[1100];
+    char path[1100], bits[16];
+    snprintf(bits, sizeof bits, "%d", r->quantized ? c->bits : 32);
     path_in(path, sizeof path, c->out, "model.safetensors");
-    const char *meta[] = {"format", "symog-model-1", "model", c->model, "dataset", c->data, NULL};
-    if (sq_ckpt_save(path, &r->net, r->bn_batches, NULL, meta, e))
+    const char *meta[] = {"format", "symog-model-1", "model", c->model, "dataset", c->data,
+                          "quantizer", r->q.q->name, "bits", bits, NULL};
+    sq_ckpt_extra x = {0};
+    int rc = export_codes(r, &x, e) ||
+             sq_ckpt_save(path, &r->net, r->bn_batches, &x, meta, e) || write_result(r, res, e);
+    sq_ckpt_extra_free(&x);
+    return rc ? -1 : 0;
+}
+
+static int loop(run *r, sq_train_result *res, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
+    if (r->epochs_done == 0 && sq_qrun_diagnostics(&r->q, c->out, 0, e))
         return -1;
-    return write_result(r, res, e);
+    for (int ep = r->epochs_done; ep < c->epochs; ep++) {
+        double t0 = sq_now(), lr = sq_sched_lr(&r->sched, c->lr, ep, c->epochs), loss, terr;
+        if (train_epoch(r, ep, lr, &loss, &terr))
+            return sq_fail(e, "training diverged in epoch %d (loss %g); lower --lr", ep + 1, loss);
+        double soft, hard;
+        evaluate_both(r, &soft, &hard);
+        double *m = r->metrics[ep];
+        m[M_EPOCH] = ep + 1, m[M_LOSS] = loss, m[M_TRAIN_ERR] = terr, m[M_TEST_ERR] = hard;
+        m[M_TEST_SOFT] = soft, m[M_LR] = lr, m[M_SECONDS] = sq_now() - t0;
+        r->epochs_done = ep + 1;
+        if (r->quantized)
+            sq_log(SQ_LOG_INFO, "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%% (soft %.2f%%)  "
+                                "lr %.4g  %.1fs\n",
+                   ep + 1, c->epochs, loss, terr, hard, soft, lr, m[M_SECONDS]);
+        else
+            sq_log(SQ_LOG_INFO, "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  lr %.4g  %.1fs\n",
+                   ep + 1, c->epochs, loss, terr, hard, lr, m[M_SECONDS]);
+        if (sq_qrun_diagnostics(&r->q, c->out, ep + 1, e) || write_metrics(r, e))
+            return -1;
+        if ((r->epochs_done % c->save_every == 0 || r->epochs_done == c->epochs) && save_state(r, e))
+            return -1;
+    }
+    return finish(r, res, e);
 }
 
 static void run_free(run *r)
 {
     sq_dataset_free(&r->train);
     sq_dataset_free(&r->test);
+    sq_qrun_free(&r->q);
     sq_net_free(&r->net);
     sq_optim_free(&r->opt);
     sq_free(r->idx);

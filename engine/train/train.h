@@ -20,12 +20,20 @@ typedef struct sq_train_cfg {
     int resume;
     int progress;         /* -1 = auto (a terminal gets a bar)               */
     int save_every;       /* checkpoint the training state every N epochs   */
+    /* quantization */
+    char quantizer[32];   /* "float" = no quantization                       */
+    int bits;
+    int first_last;       /* quantize the first and last layer too          */
+    char qopts[16][128];  /* "key=value" items for the quantizer            */
+    int n_qopts;
+    char plugins[8][512]; /* extra plugin files                              */
+    int n_plugins;
 } sq_train_cfg;
 
 void sq_train_defaults(sq_train_cfg *c);
 
 typedef struct sq_train_result {
-    double test_error, best_test_error, train_loss, train_error, seconds;
+    double test_error, test_error_soft, best_test_error, train_loss, train_error, seconds;
     int epochs_done;
 } sq_train_result;
 

@@ -113,4 +113,128 @@ typedef struct sq_quantizer {
 typedef const sq_quantizer *(*sq_quantizer_entry_fn)(int i);
 #define SQ_QUANTIZER_ENTRY "sq_quantizer_entry"
 
+/* ---- fixed-point grid helpers (shared by SYMOG and the fixed-point STE) --
+ * The grid of one tensor at N bits with step D:
+ *   with zero (default): modes k*D, k = -K..K, K = 2^(N-1) - 1 (2^N - 1 modes)
+ *   without zero:        modes (k + 1/2) D, k = -2^(N-1)..2^(N-1)-1 (2^N modes)
+ * A fixed-point step is D = 2^-f for an integer fractional length f. */
+#include <math.h>
+
+typedef struct sq_fpgrid {
+    double step;   /* D                                                     */
+    int zero;      /* 1: modes k*D with zero; 0: half-integer modes         */
+    int levels;    /* K: largest |k| (zero) or 2^(N-1) (no zero)            */
+} sq_fpgrid;
+
+static inline sq_fpgrid sq_fp_grid(int bits, int zero, double step)
+{
+    sq_fpgrid g;
+    g.step = step;
+    g.zero = zero;
+    g.levels = zero ? (1 << (bits - 1)) - 1 : 1 << (bits - 1);
+    return g;
+}
+
+/* Largest mode magnitude: K*D, or (2^(N-1) - 1/2) D without zero. */
+static inline double sq_fp_outer(const sq_fpgrid *g)
+{
+    return g->zero ? g->levels * g->step : (g->levels - 0.5) * g->step;
+}
+
+/* Index of the nearest mode: -K..K (zero) or -2^(N-1)..2^(N-1)-1. */
+static inline int sq_fp_code(const sq_fpgrid *g, double w)
+{
+    double u = w / g->step;
+    int k, lo = -g->levels, hi = g->zero ? g->levels : g->levels - 1;
+    k = g->zero ? (int)lrint(u) : (int)floor(u);
+    if (u != u)
+        k = 0;
+    if (k < lo)
+        k = lo;
+    if (k > hi)
+        k = hi;
+    return k;
+}
+
+static inline double sq_fp_value(const sq_fpgrid *g, int code)
+{
+    return g->zero ? code * g->step : (code + 0.5) * g->step;
+}
+
+static inline double sq_fp_quant(const sq_fpgrid *g, double w)
+{
+    return sq_fp_value(g, sq_fp_code(g, w));
+}
+
+/* Sum of squared quantization errors of n weights on grid g. */
+static inline double sq_fp_sse(const sq_fpgrid *g, const float *w, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = w[i] - sq_fp_quant(g, w[i]);
+        s += d * d;
+    }
+    return s;
+}
+
+/* The fractional length f in [fmin, fmax] whose step 2^-f minimises the
+ * squared error of w (ties: the larger step). */
+static inline int sq_fp_best_f(const float *w, size_t n, int bits, int zero, int fmin, int fmax)
+{
+    int best = fmin;
+    double best_e = INFINITY;
+    for (int f = fmin; f <= fmax; f++) {
+        sq_fpgrid g = sq_fp_grid(bits, zero, ldexp(1.0, -f));
+        double e = sq_fp_sse(&g, w, n);
+        if (e < best_e)
+            best_e = e, best = f;
+    }
+    return best;
+}
+
+/* The smallest fractional length whose outer mode still covers max |w|
+ * (the "range" rule: no weight is clipped). */
+static inline int sq_fp_range_f(const float *w, size_t n, int bits, int zero, int fmin, int fmax)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(w[i]) > m ? fabs(w[i]) : m;
+    for (int f = fmax; f >= fmin; f--) {
+        sq_fpgrid g = sq_fp_grid(bits, zero, ldexp(1.0, -f));
+        if (sq_fp_outer(&g) >= m)
+            return f;
+    }
+    return fmin;
+}
+
+/* A free (real) MSE-optimal step: Lloyd-style iterations from the range
+ * step; for the ablation that measures what the power of two costs. */
+static inline double sq_fp_free_step(const float *w, size_t n, int bits, int zero)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(w[i]) > m ? fabs(w[i]) : m;
+    sq_fpgrid g = sq_fp_grid(bits, zero, 1);
+    double D = m > 0 ? m / sq_fp_outer(&g) : 1;
+    for (int it = 0; it < 50; it++) {
+        /* minimise sum (w - c_i D)^2 over D for fixed codes: D = sum w c / sum c^2 */
+        g.step = D;
+        double num = 0, den = 0;
+        for (size_t i = 0; i < n; i++) {
+            double c = sq_fp_value(&g, sq_fp_code(&g, w[i])) / D;
+            num += w[i] * c;
+            den += c * c;
+        }
+        if (den <= 0)
+            break;
+        double nd = num / den;
+        if (fabs(nd - D) <= 1e-9 * D) {
+            D = nd;
+            break;
+        }
+        D = nd;
+    }
+    return D;
+}
+
 #endif
