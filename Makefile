@@ -7,10 +7,10 @@
 CC      ?= cc
 PKGS    := openblas yaml-0.1 lua5.4 zlib
 OPT     ?= -O2 -march=native
-CFLAGS  += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+CFLAGS  += -std=c11 $(OPT) -g -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -D_POSIX_C_SOURCE=200809L -Iengine/include -Iengine/core -Iengine \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -ldl -lpthread
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -fopenmp -lm -ldl -lpthread
 B       := build
 PROFILE ?= quick
 

@@ -107,8 +107,10 @@ static void bc_stats(const sq_qtensor *t, sq_qstats *s)
 {
     (void)t;
     memset(s, 0, sizeof *s);
-    s->step = 2.0; /* spacing of the levels -1 and +1 */
-    s->exponent = 1;
+    /* the levels +-1 do not scale with the latent weights: no step (the host
+     * then measures the weight histogram in units of the initial max|w|) */
+    s->step = 0.0;
+    s->exponent = SQ_QEXP_NONE;
 }
 
 static const sq_quantizer bc_quantizer = {

@@ -181,9 +181,11 @@ static int dorefa_export(const sq_qtensor *t, int32_t *codes, float *scale, int 
 static void dorefa_stats(const sq_qtensor *t, sq_qstats *s)
 {
     memset(s, 0, sizeof *s);
-    /* the spacing of adjacent levels */
-    s->step = dorefa_mean_mode(t) ? 2.0 * dorefa_meanabs(t) : 2.0 / ((1 << t->bits) - 1);
-    s->exponent = !dorefa_mean_mode(t) && t->bits == 1 ? 1 : SQ_QEXP_NONE;
+    /* k = 1 (mean): the levels +-E|w| live on the weights' scale, spacing
+     * 2 E|w|; otherwise the levels lie in [-1, 1] whatever the scale of w:
+     * no step (the host then uses the initial max|w| as histogram unit) */
+    s->step = dorefa_mean_mode(t) ? 2.0 * dorefa_meanabs(t) : 0.0;
+    s->exponent = SQ_QEXP_NONE;
 }
 
 static const sq_quantizer dorefa_quantizer = {

@@ -20,7 +20,8 @@
  *   step=free   D = the real MSE-optimal step (Lloyd iterations) * 2^shift,
  *               not a power of two (ablation: what the power of two costs)
  *   reestimate=once   D chosen at init; epoch: chosen again in epoch_begin
- *               on the current (clipped) weights
+ *               of every later epoch (epoch >= 1) on the current (clipped)
+ *               weights
  * Training:
  *   forward     wq = Q(w)
  *   backward    straight-through: dL/dw = dL/dwq (g unchanged)
@@ -51,8 +52,8 @@ static const sq_qoption fp_options[] = {
     {"step", SQ_QOPT_ENUM, "mse", 0, 0, "mse|range|free",
      "mse: power-of-two step of least squared error; range: outer mode covers max|w|; free: real MSE step"},
     {"shift", SQ_QOPT_INT, "0", -4, 4, NULL, "multiply the chosen step by 2^shift (0: as chosen)"},
-    {"fmin", SQ_QOPT_INT, "-4", -32, 32, NULL, "smallest fractional length searched (largest step 2^-fmin)"},
-    {"fmax", SQ_QOPT_INT, "16", -32, 32, NULL, "largest fractional length searched (smallest step 2^-fmax)"},
+    {"fmin", SQ_QOPT_INT, "-4", -30, 30, NULL, "smallest fractional length searched (largest step 2^-fmin)"},
+    {"fmax", SQ_QOPT_INT, "16", -30, 30, NULL, "largest fractional length searched (smallest step 2^-fmax)"},
     {"reestimate", SQ_QOPT_ENUM, "once", 0, 0, "once|epoch",
      "once: step chosen at init; epoch: chosen again at every epoch start"},
     {"clip", SQ_QOPT_ENUM, "outer", 0, 0, "outer|half|off",
@@ -145,7 +146,8 @@ static int fp_init(sq_qtensor *t, char *err, size_t errlen)
 
 static void fp_epoch_begin(sq_qtensor *t)
 {
-    if ((int)t->opt[OPT_REEST] == REEST_EPOCH)
+    /* epoch 0 starts right after init, on the same weights */
+    if ((int)t->opt[OPT_REEST] == REEST_EPOCH && t->epoch > 0)
         fp_choose(t);
 }
 

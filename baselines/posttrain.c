@@ -33,8 +33,8 @@ static const sq_qoption pt_options[] = {
     {"modes", SQ_QOPT_ENUM, "zero", 0, 0, "zero|nozero",
      "zero: 2^N-1 modes k*D incl. 0; nozero: 2^N modes (k+1/2)*D"},
     {"shift", SQ_QOPT_INT, "0", -4, 4, NULL, "multiply the MSE step by 2^shift (0: as chosen)"},
-    {"fmin", SQ_QOPT_INT, "-4", -32, 32, NULL, "smallest fractional length searched (largest step 2^-fmin)"},
-    {"fmax", SQ_QOPT_INT, "16", -32, 32, NULL, "largest fractional length searched (smallest step 2^-fmax)"},
+    {"fmin", SQ_QOPT_INT, "-4", -30, 30, NULL, "smallest fractional length searched (largest step 2^-fmin)"},
+    {"fmax", SQ_QOPT_INT, "16", -30, 30, NULL, "largest fractional length searched (smallest step 2^-fmax)"},
 };
 
 /* The grid of the current weights and its fractional length. */

@@ -38,9 +38,9 @@ static int teardown_dir(void **state)
 
 static const char *pathf(const char *name)
 {
-    static char buf[4][512];
+    static char buf[8][512];
     static int k;
-    k = (k + 1) % 4;
+    k = (k + 1) % 8;
     snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
     return buf[k];
 }
@@ -74,21 +74,28 @@ static char *slurp(const char *path, size_t *n)
             fail_msg("error message lacks \"%s\": %s", (s), (e).msg);          \
     } while (0)
 
-static int have_python(const char *module)
+/* A python3 that can import `module` ("python3" first, then the system
+ * one, which may differ under pyenv), or NULL. */
+static const char *find_python(const char *module)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "python3 -c 'import %s' >/dev/null 2>&1", module);
-    return system(cmd) == 0;
+    static const char *const cands[] = {"python3", "/usr/bin/python3"};
+    for (size_t i = 0; i < SQ_COUNT(cands); i++) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "%s -c 'import %s' >/dev/null 2>&1", cands[i], module);
+        if (system(cmd) == 0)
+            return cands[i];
+    }
+    return NULL;
 }
 
-/* Run a python script on a file; returns its stdout+stderr (static). */
-static const char *run_python(const char *script, const char *arg)
+/* Run a python script with one argument; returns stdout+stderr (static). */
+static const char *run_python(const char *py, const char *script, const char *arg)
 {
     static char out[4096];
     const char *sp = pathf("check.py");
     tu_write(sp, script, strlen(script));
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "python3 '%s' '%s' 2>&1", sp, arg);
+    snprintf(cmd, sizeof cmd, "%s '%s' '%s' 2>&1", py, sp, arg);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof out - 1, p);
@@ -409,14 +416,15 @@ static const char *py_st_reader =
 static void test_st_python_reader(void **state)
 {
     (void)state;
-    if (!have_python("json"))
+    const char *py = find_python("json");
+    if (!py)
         skip();
     sq_st_tensor t[N_RT];
     rt_tensors(t);
     sq_err e;
     const char *p = pathf("py.safetensors");
     assert_int_equal(sq_st_write(p, t, N_RT, (const char *const *)g_meta, &e), 0);
-    const char *out = run_python(py_st_reader, p);
+    const char *out = run_python(py, py_st_reader, p);
     const char *want =
         "[[[\"format\", \"pt\"], [\"note\", \"a \\\"quoted\\\"\\nline\\\\ with\\ttab\"], "
         "[\"unicode\", \"\\u00b5 \\u03c3\"]], "
@@ -428,6 +436,109 @@ static void test_st_python_reader(void **state)
         "[\"q\", \"I8\", [5], [-128, -1, 0, 1, 127]], "
         "[\"step\", \"I64\", [], [-1234567890123]]]]\n";
     assert_string_equal(out, want);
+}
+
+/* A file written by python's json.dumps (default ", " / ": " separators,
+ * reference ordering: by dtype alignment, then name) read by us. */
+static const char *py_st_writer =
+    "import json, struct, sys\n"
+    "ts = [('b', 'I8', [3], struct.pack('<3b', 1, -2, 3)),\n"
+    "      ('d', 'F64', [], struct.pack('<d', 3.25)),\n"
+    "      ('w', 'F32', [2, 1], struct.pack('<2f', -2.5, 0.125))]\n"
+    "ts.sort(key=lambda t: (-struct.calcsize({'I8': 'b', 'F64': 'd', 'F32': 'f'}[t[1]]), t[0]))\n"
+    "h, off, blob = {'__metadata__': {'format': 'pt'}}, 0, b''\n"
+    "for name, dt, shape, b in ts:\n"
+    "    h[name] = {'dtype': dt, 'shape': shape, 'data_offsets': [off, off + len(b)]}\n"
+    "    off += len(b)\n"
+    "    blob += b\n"
+    "hb = json.dumps(h).encode()\n"
+    "hb += b' ' * (-len(hb) % 8)\n"
+    "open(sys.argv[1], 'wb').write(struct.pack('<Q', len(hb)) + hb + blob)\n"
+    "print('OK')\n";
+
+static void test_st_python_writer(void **state)
+{
+    (void)state;
+    const char *py = find_python("json");
+    if (!py)
+        skip();
+    const char *p = pathf("pyw.safetensors");
+    assert_string_equal(run_python(py, py_st_writer, p), "OK\n");
+    sq_st_file f;
+    sq_err e;
+    if (sq_st_read(p, &f, &e) != 0)
+        fail_msg("%s", e.msg);
+    assert_int_equal(f.n, 3);
+    assert_string_equal(f.t[0].name, "d"); /* header order: F64 first */
+    assert_true(((double *)f.t[0].data)[0] == 3.25 && f.t[0].ndim == 0);
+    const sq_st_tensor *w = sq_st_find(&f, "w"), *b = sq_st_find(&f, "b");
+    assert_true(w && w->ndim == 2 && w->shape[0] == 2 && w->shape[1] == 1);
+    assert_true(((float *)w->data)[0] == -2.5f && ((float *)w->data)[1] == 0.125f);
+    assert_true(b && ((int8_t *)b->data)[1] == -2);
+    assert_string_equal(sq_st_meta(&f, "format"), "pt");
+    sq_st_free(&f);
+}
+
+/* torch (1.13 has no safetensors loader, so a few lines of python do the
+ * framing) must see our tensors, and we must read a file built from torch
+ * tensors, BF16 included. Skipped where no python3 has torch. */
+static const char *py_torch =
+    "import json, struct, sys, torch\n"
+    "DT = {'F64': torch.float64, 'F32': torch.float32, 'BF16': torch.bfloat16,\n"
+    "      'I64': torch.int64, 'I32': torch.int32, 'I8': torch.int8, 'U8': torch.uint8}\n"
+    "b = open(sys.argv[1], 'rb').read()\n"
+    "n = struct.unpack('<Q', b[:8])[0]\n"
+    "h = json.loads(b[8:8 + n])\n"
+    "t = {}\n"
+    "for k, v in h.items():\n"
+    "    if k == '__metadata__':\n"
+    "        continue\n"
+    "    s, e = v['data_offsets']\n"
+    "    raw = bytearray(b[8 + n + s:8 + n + e])\n"
+    "    x = torch.frombuffer(raw, dtype=DT[v['dtype']]) if e > s else torch.empty(0, dtype=DT[v['dtype']])\n"
+    "    t[k] = x.reshape(v['shape'])\n"
+    "assert torch.equal(t['conv1.weight'], torch.tensor([[-1.0, -0.5, 0.0], [0.5, 1.0, 1.5]]))\n"
+    "assert t['step'].dim() == 0 and t['step'].item() == -1234567890123\n"
+    "assert torch.equal(t['idx'], torch.tensor([0, 1, -2, 3, 4, -5, 6, 2**31 - 1], dtype=torch.int32).reshape(2, 2, 2))\n"
+    "assert t['empty'].shape == (3, 0) and t['q'].tolist() == [-128, -1, 0, 1, 127]\n"
+    "assert t['bn \"odd\" name\\\\\\u00e9'].tolist() == [0.25, -2.0, 1e300, 3.0]\n"
+    "assert t['mask'].dtype == torch.uint8 and t['mask'].tolist() == [0, 1, 255]\n"
+    "src = {'h': torch.tensor([1.5, -2.0], dtype=torch.bfloat16), 'w': torch.arange(6.0).reshape(2, 3)}\n"
+    "h, off, blob = {}, 0, b''\n"
+    "for k in sorted(src):\n"
+    "    raw = src[k].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()\n"
+    "    h[k] = {'dtype': {torch.bfloat16: 'BF16', torch.float32: 'F32'}[src[k].dtype],\n"
+    "            'shape': list(src[k].shape), 'data_offsets': [off, off + len(raw)]}\n"
+    "    off += len(raw)\n"
+    "    blob += raw\n"
+    "hb = json.dumps(h, separators=(',', ':')).encode()\n"
+    "hb += b' ' * (-len(hb) % 8)\n"
+    "open(sys.argv[1] + '.torch', 'wb').write(struct.pack('<Q', len(hb)) + hb + blob)\n"
+    "print('OK')\n";
+
+static void test_st_torch(void **state)
+{
+    (void)state;
+    const char *py = find_python("torch");
+    if (!py)
+        skip();
+    sq_st_tensor t[N_RT];
+    rt_tensors(t);
+    sq_err e;
+    char p[512], pt[600];
+    snprintf(p, sizeof p, "%s", pathf("torch.safetensors"));
+    snprintf(pt, sizeof pt, "%s.torch", p);
+    assert_int_equal(sq_st_write(p, t, N_RT, (const char *const *)g_meta, &e), 0);
+    assert_string_equal(run_python(py, py_torch, p), "OK\n");
+    sq_st_file f;
+    if (sq_st_read(pt, &f, &e) != 0)
+        fail_msg("%s", e.msg);
+    const sq_st_tensor *h = sq_st_find(&f, "h"), *w = sq_st_find(&f, "w");
+    assert_true(h && !strcmp(h->dtype, "BF16") && h->nbytes == 4);
+    assert_int_equal(((uint16_t *)h->data)[0], 0x3FC0); /* 1.5 in bfloat16 */
+    assert_int_equal(((uint16_t *)h->data)[1], 0xC000); /* -2.0 */
+    assert_true(w && w->shape[0] == 2 && w->shape[1] == 3 && ((float *)w->data)[5] == 5.0f);
+    sq_st_free(&f);
 }
 
 /* A file assembled byte by byte from the format description: whitespace in
@@ -468,6 +579,18 @@ static void test_st_handmade(void **state)
     assert_int_equal(w->shape[0], 2);
     assert_true(((float *)w->data)[0] == 1.0f && ((float *)w->data)[1] == -2.0f);
     assert_string_equal(sq_st_meta(&st, "k\xC3\xA9y"), "v/\"x\"");
+    sq_st_free(&st);
+
+    /* the example image from the reference implementation's documentation
+     * (a 60-byte header, not padded: padding is the writer's job) */
+    static const char ref[] = "<\x00\x00\x00\x00\x00\x00\x00"
+                              "{\"test\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}"
+                              "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+    if (sq_st_parse(ref, sizeof ref - 1, &st, &e) != 0)
+        fail_msg("%s", e.msg);
+    assert_int_equal(st.n, 1);
+    assert_string_equal(st.t[0].dtype, "I32");
+    assert_int_equal(st.t[0].nbytes, 16);
     sq_st_free(&st);
 }
 
@@ -671,7 +794,8 @@ static void test_st_write_rejects(void **state)
     t[1] = mk("b", "F32", 1, s2, NULL);
     assert_int_equal(sq_st_write(p, t, 2, NULL, &e), -1);
     assert_msg_has(e, "no data");
-    t[1] = mk("b", "F32", 9, s2, v);
+    t[1] = mk("b", "F32", 1, s2, v);
+    t[1].ndim = 9;
     assert_int_equal(sq_st_write(p, t, 2, NULL, &e), -1);
     assert_msg_has(e, "dims");
     const char *dupmeta[] = {"k", "1", "k", "2", NULL};
@@ -696,7 +820,8 @@ static void test_st_alloc_failures(void **state)
     sq_st_tensor t[N_RT];
     rt_tensors(t);
     sq_err e;
-    const char *p = pathf("fa.safetensors");
+    char p[512];
+    snprintf(p, sizeof p, "%s", pathf("fa.safetensors")); /* pathf's buffers rotate */
     assert_int_equal(sq_st_write(p, t, N_RT, (const char *const *)g_meta, &e), 0);
     size_t n;
     char *raw = slurp(p, &n);
@@ -934,11 +1059,12 @@ static const char *py_yaml_check =
 static void test_yaml_pyyaml_types(void **state)
 {
     (void)state;
-    if (!have_python("yaml"))
+    const char *py = find_python("yaml");
+    if (!py)
         skip();
     const char *p = pathf("py.yaml");
     write_config(p);
-    assert_string_equal(run_python(py_yaml_check, p), "OK\n");
+    assert_string_equal(run_python(py, py_yaml_check, p), "OK\n");
 }
 
 static void expect_yaml_reject(const char *text, const char *want, const char *want2)
@@ -1102,6 +1228,18 @@ static void test_yaml_number_format(void **state)
     assert_string_equal(b, "1.0e+20");
     sq_yaml_fmt_num(b, sizeof b, 1.5e300);
     assert_string_equal(b, "1.5e+300");
+    sq_yaml_fmt_num(b, sizeof b, 100.0);
+    assert_string_equal(b, "100.0");
+    sq_yaml_fmt_num(b, sizeof b, 1e16);
+    assert_string_equal(b, "10000000000000000.0");
+    sq_yaml_fmt_num(b, sizeof b, 1e17);
+    assert_string_equal(b, "1.0e+17");
+    sq_yaml_fmt_num(b, sizeof b, -1234.5);
+    assert_string_equal(b, "-1234.5");
+    sq_yaml_fmt_float(b, sizeof b, 1e8f);
+    assert_string_equal(b, "100000000.0");
+    sq_yaml_fmt_float(b, sizeof b, 1e9f);
+    assert_string_equal(b, "1.0e+09");
 }
 
 static void test_yaml_alloc_failures(void **state)
@@ -1127,7 +1265,7 @@ static void test_yaml_alloc_failures(void **state)
         if (w) {
             sq_yw_map_begin(w, "m");
             for (int i = 0; i < 20; i++) {
-                char key[8];
+                char key[16];
                 snprintf(key, sizeof key, "k%d", i);
                 sq_yw_int(w, key, i);
             }
@@ -1190,6 +1328,8 @@ int main(void)
         T(test_mkdir_p),
         T(test_st_roundtrip),
         T(test_st_python_reader),
+        T(test_st_python_writer),
+        T(test_st_torch),
         T(test_st_handmade),
         T(test_st_reject_json),
         T(test_st_reject_semantics),

@@ -34,7 +34,7 @@ int sq_write_file_atomic(const char *path, const void *data, size_t n, sq_err *e
  * existing directory is fine; an existing non-directory is an error. */
 int sq_mkdir_p(const char *path, sq_err *e);
 
-/* Read a whole regular file into a fresh sq_malloc block (NUL-terminated for
+/* Read a whole file (or pipe) into a fresh sq_malloc block (NUL-terminated for
  * convenience; *n excludes the NUL). Files larger than max_bytes are
  * refused. */
 int sq_read_file(const char *path, size_t max_bytes, void **data, size_t *n, sq_err *e);

@@ -44,6 +44,18 @@ static int fmt_special(char *buf, size_t cap, double v)
     return 1;
 }
 
+/* %g switches to an exponent when the decimal exponent X >= precision;
+ * for moderate X write the same digits positionally ("1e+02" -> "100"). */
+static void positional(char *buf, size_t cap, double v, int max_x)
+{
+    const char *ex = strchr(buf, 'e');
+    if (!ex)
+        return;
+    int x = atoi(ex + 1);
+    if (x >= 0 && x < max_x)
+        snprintf(buf, cap, "%.*g", x + 1, v);
+}
+
 void sq_yaml_fmt_num(char *buf, size_t cap, double v)
 {
     if (fmt_special(buf, cap, v))
@@ -53,6 +65,7 @@ void sq_yaml_fmt_num(char *buf, size_t cap, double v)
         if (strtod(buf, NULL) == v)
             break;
     }
+    positional(buf, cap, v, 17);
     floatify(buf, cap);
 }
 
@@ -65,6 +78,7 @@ void sq_yaml_fmt_float(char *buf, size_t cap, float v)
         if (strtof(buf, NULL) == v)
             break;
     }
+    positional(buf, cap, v, 9);
     floatify(buf, cap);
 }
 

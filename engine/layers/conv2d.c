@@ -43,6 +43,12 @@ static void im2col(const geom *g, const sq_real *x, sq_real *col, int ld)
             for (int kj = 0; kj < g->k; kj++) {
                 sq_real *row = col + (size_t)((c * g->k + ki) * g->k + kj) * ld;
                 const sq_real *xc = x + (size_t)c * g->H * g->W;
+                /* output columns [lo, hi) read inside the image */
+                int lo = 0, hi = g->Wo;
+                while (lo < hi && lo * g->s - g->p + kj < 0)
+                    lo++;
+                while (hi > lo && (hi - 1) * g->s - g->p + kj >= g->W)
+                    hi--;
                 for (int oh = 0; oh < g->Ho; oh++) {
                     int ih = oh * g->s - g->p + ki;
                     sq_real *r = row + oh * g->Wo;
@@ -50,11 +56,16 @@ static void im2col(const geom *g, const sq_real *x, sq_real *col, int ld)
                         memset(r, 0, sizeof(sq_real) * g->Wo);
                         continue;
                     }
-                    const sq_real *xr = xc + (size_t)ih * g->W;
-                    for (int ow = 0; ow < g->Wo; ow++) {
-                        int iw = ow * g->s - g->p + kj;
-                        r[ow] = (iw >= 0 && iw < g->W) ? xr[iw] : 0;
-                    }
+                    const sq_real *xr = xc + (size_t)ih * g->W - g->p + kj;
+                    for (int ow = 0; ow < lo; ow++)
+                        r[ow] = 0;
+                    if (g->s == 1)
+                        memcpy(r + lo, xr + lo, sizeof(sq_real) * (size_t)(hi - lo));
+                    else
+                        for (int ow = lo; ow < hi; ow++)
+                            r[ow] = xr[ow * g->s];
+                    for (int ow = hi; ow < g->Wo; ow++)
+                        r[ow] = 0;
                 }
             }
 }
@@ -118,9 +129,11 @@ static void conv_forward(sq_node *nd)
     for (int b0 = 0; b0 < nd->B; b0 += chunk) {
         int nb = SQ_MIN(chunk, nd->B - b0), ld = nb * g.P;
         sq_real *col = nd->ws, *out = nd->ws + (size_t)g.K * ld;
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
         for (int b = 0; b < nb; b++)
             im2col(&g, nd->x[0] + (size_t)(b0 + b) * g.C * g.H * g.W, col + (size_t)b * g.P, ld);
         sq_gemm(0, 0, g.O, ld, g.K, 1, w, g.K, col, ld, 0, out, ld);
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
         for (int b = 0; b < nb; b++)
             for (int o = 0; o < g.O; o++) {
                 sq_real *y = nd->y + ((size_t)(b0 + b) * g.O + o) * g.P;
@@ -153,12 +166,14 @@ static void conv_backward(sq_node *nd)
                     db[o] += s;
                 }
             }
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
         for (int b = 0; b < nb; b++)
             im2col(&g, nd->x[0] + (size_t)(b0 + b) * g.C * g.H * g.W, col + (size_t)b * g.P, ld);
         sq_gemm(0, 1, g.O, g.K, ld, 1, dout, ld, col, ld, 1, dw, g.K);
         if (!nd->dx[0])
             continue;
         sq_gemm(1, 0, g.K, ld, g.O, 1, w, g.K, dout, ld, 0, col, ld);
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
         for (int b = 0; b < nb; b++)
             col2im(&g, col + (size_t)b * g.P, ld, nd->dx[0] + (size_t)(b0 + b) * g.C * g.H * g.W);
     }

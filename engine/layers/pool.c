@@ -83,6 +83,7 @@ static void maxpool_forward(sq_node *nd)
 {
     pgeom g = pool_geometry(nd);
     size_t planes = (size_t)nd->B * nd->ish[0].c, in = (size_t)g.H * g.W, out = (size_t)g.Ho * g.Wo;
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
     for (size_t p = 0; p < planes; p++)
         maxpool_plane(&g, nd->x[0] + p * in, nd->y + p * out, nd->aux + p * out);
 }
@@ -94,6 +95,7 @@ static void maxpool_backward(sq_node *nd)
         return;
     pgeom g = pool_geometry(nd);
     size_t planes = (size_t)nd->B * nd->ish[0].c, in = (size_t)g.H * g.W, out = (size_t)g.Ho * g.Wo;
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
     for (size_t p = 0; p < planes; p++)
         maxpool_plane_back(&g, nd->dy + p * out, nd->aux + p * out, nd->dx[0] + p * in);
 }

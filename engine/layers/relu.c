@@ -23,8 +23,7 @@ static void relu_kernel(const sq_real *x, sq_real *y, size_t n)
 static void relu_back_kernel(const sq_real *y, const sq_real *dy, sq_real *dx, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (y[i] > 0)
-            dx[i] += dy[i];
+        dx[i] += y[i] > 0 ? dy[i] : 0;
 }
 
 /* x [B, c, h, w] -> y [B, c, h, w] */

@@ -39,3 +39,25 @@ int sq_build_lenet5_classic(sq_net *net, sq_shape in, int classes, sq_err *e)
     x = sq_dense(net, "fc3", x, classes, 1);
     return sq_net_finish(net, x, e);
 }
+
+/* lenet5 with batch norm after every conv and the first dense layer: the
+ * arrangement +-1-weight methods (BinaryConnect, TTQ, DoReFa) need to train
+ * at all. */
+int sq_build_lenet5_bn(sq_net *net, sq_shape in, int classes, sq_err *e)
+{
+    sq_net_begin(net, in);
+    int x = sq_conv2d(net, "conv1", 0, 32, 5, 1, 0, 0);
+    x = sq_batchnorm(net, "bn1", x);
+    x = sq_relu(net, "relu1", x);
+    x = sq_maxpool(net, "pool1", x, 2, 2);
+    x = sq_conv2d(net, "conv2", x, 64, 5, 1, 0, 0);
+    x = sq_batchnorm(net, "bn2", x);
+    x = sq_relu(net, "relu2", x);
+    x = sq_maxpool(net, "pool2", x, 2, 2);
+    x = sq_flatten(net, "flatten", x);
+    x = sq_dense(net, "fc1", x, 512, 0);
+    x = sq_batchnorm(net, "bn3", x);
+    x = sq_relu(net, "relu3", x);
+    x = sq_dense(net, "fc2", x, classes, 1);
+    return sq_net_finish(net, x, e);
+}

@@ -5,12 +5,15 @@
 
 int sq_build_lenet5(sq_net *net, sq_shape in, int classes, sq_err *e);
 int sq_build_lenet5_classic(sq_net *net, sq_shape in, int classes, sq_err *e);
+int sq_build_lenet5_bn(sq_net *net, sq_shape in, int classes, sq_err *e);
 
 static const sq_model_info models[] = {
     {"lenet5", "conv32-5 MP2 conv64-5 MP2 FC512 FC (the quantization papers' LeNet-5)",
      sq_build_lenet5},
     {"lenet5-classic", "conv6-5 MP2 conv16-5 MP2 FC120 FC84 FC (LeCun's sizes)",
      sq_build_lenet5_classic},
+    {"lenet5-bn", "lenet5 with batch norm after conv1, conv2 and fc1 (no biases before BN)",
+     sq_build_lenet5_bn},
 };
 
 const sq_model_info *sq_model_at(int i)

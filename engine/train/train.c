@@ -193,11 +193,11 @@ static int write_config(run *r, sq_err *e)
     sq_yw_bool(w, "augment", r->augment);
     sq_yw_seq_begin(w, "norm_mean");
     for (int i = 0; i < r->train.c; i++)
-        sq_yw_num(w, NULL, r->mean[i]);
+        sq_yw_float(w, NULL, r->mean[i]);
     sq_yw_seq_end(w);
     sq_yw_seq_begin(w, "norm_std");
     for (int i = 0; i < r->train.c; i++)
-        sq_yw_num(w, NULL, r->std[i]);
+        sq_yw_float(w, NULL, r->std[i]);
     sq_yw_seq_end(w);
     sq_yw_str(w, "norm_applies_to", "pixel/255, per channel: (x - mean) / std");
     sq_yw_map_end(w);
@@ -603,8 +603,15 @@ static int loop(run *r, sq_train_result *res, sq_err *e)
                    ep + 1, c->epochs, loss, terr, hard, lr, m[M_SECONDS]);
         if (sq_qrun_diagnostics(&r->q, c->out, ep + 1, e) || write_metrics(r, e))
             return -1;
-        if ((r->epochs_done % c->save_every == 0 || r->epochs_done == c->epochs) && save_state(r, e))
+        int stop = c->stop_after > 0 && r->epochs_done >= c->stop_after && r->epochs_done < c->epochs;
+        if ((r->epochs_done % c->save_every == 0 || r->epochs_done == c->epochs || stop) &&
+            save_state(r, e))
             return -1;
+        if (stop) {
+            memset(res, 0, sizeof *res);
+            res->epochs_done = r->epochs_done;
+            return 0;
+        }
     }
     return finish(r, res, e);
 }

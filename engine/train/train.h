@@ -20,6 +20,8 @@ typedef struct sq_train_cfg {
     int resume;
     int progress;         /* -1 = auto (a terminal gets a bar)               */
     int save_every;       /* checkpoint the training state every N epochs   */
+    int stop_after;       /* >0: stop once this many epochs are done, as an
+                             interrupted run would (state kept, no result)   */
     /* quantization */
     char quantizer[32];   /* "float" = no quantization                       */
     int bits;
