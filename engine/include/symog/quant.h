@@ -192,8 +192,8 @@ static inline int sq_fp_best_f(const float *w, size_t n, int bits, int zero, int
     return best;
 }
 
-/* The smallest fractional length whose outer mode still covers max |w|
- * (the "range" rule: no weight is clipped). */
+/* The largest fractional length (the finest step) whose outer mode still
+ * covers max |w| (the "range" rule: no weight is clipped). */
 static inline int sq_fp_range_f(const float *w, size_t n, int bits, int zero, int fmin, int fmax)
 {
     double m = 0;
