@@ -112,19 +112,6 @@ static sq_fpgrid fp_grid(const sq_qtensor *t)
     return sq_fp_grid(t->bits, fp_zero(t), st->step);
 }
 
-/* Integer code of the export and its scale: zero grid k and D, nozero 2k+1
- * and D/2. quantize uses the same pair, so export reproduces it exactly. */
-static int32_t fp_code(const sq_fpgrid *g, float w)
-{
-    int k = sq_fp_code(g, w);
-    return g->zero ? k : 2 * k + 1;
-}
-
-static float fp_scale(const sq_fpgrid *g)
-{
-    return g->zero ? (float)g->step : (float)(g->step / 2);
-}
-
 static int fp_init(sq_qtensor *t, char *err, size_t errlen)
 {
     if (t->bits < 1 || t->bits > 8) {
@@ -154,9 +141,9 @@ static void fp_epoch_begin(sq_qtensor *t)
 static void fp_quantize(const sq_qtensor *t, float *out)
 {
     sq_fpgrid g = fp_grid(t);
-    float s = fp_scale(&g);
+    float s = sq_fp_export_scale(&g);
     for (size_t i = 0; i < t->n; i++)
-        out[i] = (float)fp_code(&g, t->w[i]) * s;
+        out[i] = (float)sq_fp_export_code(&g, t->w[i]) * s;
 }
 
 static void fp_forward(sq_qtensor *t)
@@ -192,8 +179,8 @@ static int fp_export(const sq_qtensor *t, int32_t *codes, float *scale, int *per
     const fp_state *st = t->state;
     sq_fpgrid g = fp_grid(t);
     for (size_t i = 0; i < t->n; i++)
-        codes[i] = fp_code(&g, t->w[i]);
-    scale[0] = fp_scale(&g);
+        codes[i] = sq_fp_export_code(&g, t->w[i]);
+    scale[0] = sq_fp_export_scale(&g);
     *per_channel = 0;
     if (fp_free(t))
         *exponent = SQ_QEXP_NONE;

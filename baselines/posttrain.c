@@ -47,17 +47,6 @@ static sq_fpgrid pt_grid(const sq_qtensor *t, int *f_out)
     return sq_fp_grid(t->bits, zero, ldexp(1.0, -f + (int)t->opt[OPT_SHIFT]));
 }
 
-static int32_t pt_code(const sq_fpgrid *g, float w)
-{
-    int k = sq_fp_code(g, w);
-    return g->zero ? k : 2 * k + 1;
-}
-
-static float pt_scale(const sq_fpgrid *g)
-{
-    return g->zero ? (float)g->step : (float)(g->step / 2);
-}
-
 static int pt_init(sq_qtensor *t, char *err, size_t errlen)
 {
     if (t->bits < 1 || t->bits > 8) {
@@ -99,9 +88,9 @@ static void pt_after_step(sq_qtensor *t)
 static void pt_quantize(const sq_qtensor *t, float *out)
 {
     sq_fpgrid g = pt_grid(t, NULL);
-    float s = pt_scale(&g);
+    float s = sq_fp_export_scale(&g);
     for (size_t i = 0; i < t->n; i++)
-        out[i] = (float)pt_code(&g, t->w[i]) * s;
+        out[i] = (float)sq_fp_export_code(&g, t->w[i]) * s;
 }
 
 static int pt_export(const sq_qtensor *t, int32_t *codes, float *scale, int *per_channel, int *exponent,
@@ -111,8 +100,8 @@ static int pt_export(const sq_qtensor *t, int32_t *codes, float *scale, int *per
     int f;
     sq_fpgrid g = pt_grid(t, &f);
     for (size_t i = 0; i < t->n; i++)
-        codes[i] = pt_code(&g, t->w[i]);
-    scale[0] = pt_scale(&g);
+        codes[i] = sq_fp_export_code(&g, t->w[i]);
+    scale[0] = sq_fp_export_scale(&g);
     *per_channel = 0;
     *exponent = -f + (int)t->opt[OPT_SHIFT] - (g.zero ? 0 : 1);
     return 0;

@@ -227,13 +227,9 @@ static int s_export(const sq_qtensor *t, int32_t *codes, float *scale, int *per_
     const state *s = t->state;
     sq_fpgrid g = grid(t);
     int zero = g.zero;
-    /* codes are integers times the scale: with zero, Q = k*D; without zero,
-     * Q = (2k+1) * D/2 */
-    for (size_t i = 0; i < t->n; i++) {
-        int k = sq_fp_code(&g, t->w[i]);
-        codes[i] = zero ? k : 2 * k + 1;
-    }
-    scale[0] = (float)(zero ? s->step : s->step / 2);
+    for (size_t i = 0; i < t->n; i++)
+        codes[i] = sq_fp_export_code(&g, t->w[i]);
+    scale[0] = sq_fp_export_scale(&g);
     *per_channel = 0;
     *exponent = opt_i(t, O_STEP) == 2 ? SQ_QEXP_NONE
                                       : -s->f + opt_i(t, O_SHIFT) - (zero ? 0 : 1);

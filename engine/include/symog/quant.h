@@ -166,6 +166,20 @@ static inline double sq_fp_quant(const sq_fpgrid *g, double w)
     return sq_fp_value(g, sq_fp_code(g, w));
 }
 
+/* Integer export of a grid value: Q(w) = code * scale exactly, with
+ * code = k and scale = D on the grid with zero, code = 2k + 1 and
+ * scale = D/2 without zero. */
+static inline int32_t sq_fp_export_code(const sq_fpgrid *g, double w)
+{
+    int k = sq_fp_code(g, w);
+    return g->zero ? k : 2 * k + 1;
+}
+
+static inline float sq_fp_export_scale(const sq_fpgrid *g)
+{
+    return g->zero ? (float)g->step : (float)(g->step / 2);
+}
+
 /* Sum of squared quantization errors of n weights on grid g. */
 static inline double sq_fp_sse(const sq_fpgrid *g, const float *w, size_t n)
 {
