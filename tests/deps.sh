@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages the project needs, or say exactly how to.
-PKGS="build-essential pkg-config libopenblas-dev libyaml-dev liblua5.4-dev lua5.4 gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist"
+PKGS="build-essential pkg-config libopenblas-dev libyaml-dev liblua5.4-dev lua5.4 gnuplot-nox zlib1g-dev libcmocka-dev dataset-fashion-mnist clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

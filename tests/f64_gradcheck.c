@@ -20,6 +20,7 @@
 
 #include "testutil.h"
 #include "layers/layers.h"
+#include "models/models.h"
 
 #define STEP 1e-6
 #define ATOL 1e-7
@@ -37,6 +38,7 @@ typedef struct gc_case {
     double max_skip; /* fraction of coordinates allowed to be skipped */
     int kinks;       /* put the first `kinks` inputs within STEP of 0 (must be skipped) */
     int tie;         /* make x[0], x[1] the near-tied maximum of the first window */
+    int threads;     /* net->threads (0: 1) */
 } gc_case;
 
 typedef struct gc {
@@ -53,7 +55,8 @@ static double worst_ratio_all; /* over every case, printed at the end */
 
 /* ---- running the net -------------------------------------------------- */
 
-/* FNV-1a over relu output signs and maxpool argmaxes of every such node. */
+/* FNV-1a over relu (and fused batch norm + relu) output signs and maxpool
+ * argmaxes of every such node. */
 static uint64_t signature(sq_net *net)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -62,7 +65,7 @@ static uint64_t signature(sq_net *net)
         size_t n = (size_t)nd->B * sq_numel(nd->osh);
         for (size_t j = 0; j < n; j++) {
             uint64_t v;
-            if (nd->ops == &sq_relu_ops)
+            if (nd->ops == &sq_relu_ops || nd->ops == &sq_bnrelu_ops)
                 v = nd->y[j] > 0;
             else if (nd->ops == &sq_maxpool_ops)
                 v = (uint64_t)nd->aux[j];
@@ -227,6 +230,7 @@ static void setup_case(gc *g, const gc_case *c)
     memset(g, 0, sizeof *g);
     g->c = c;
     assert_int_equal(sq_net_begin(&g->net, c->in), 0);
+    g->net.threads = c->threads > 0 ? c->threads : 1;
     int out = c->build(&g->net);
     if (out < 0 || sq_net_finish(&g->net, out, &e) || sq_net_reserve(&g->net, c->B, 1, &e)) {
         print_error("%s: %s%s\n", c->name, g->net.err.msg, e.msg);
@@ -356,6 +360,107 @@ static int dense_block_head(sq_net *n)
     return sq_dense(n, "fc", d, 3, 1);
 }
 
+/* conv2d's layouts: 16x16 outputs (P = 256) take the direct per-image
+ * path, a 1x1 stride-1 conv there uses x as its columns (pointwise) */
+static int conv_direct(sq_net *n) { return sq_conv2d(n, "conv", 0, 3, 3, 1, 1, 1); }
+static int conv_pointwise(sq_net *n) { return sq_conv2d(n, "conv", 0, 4, 1, 1, 0, 1); }
+static int conv_direct_s2(sq_net *n) { return sq_conv2d(n, "conv", 0, 2, 3, 2, 1, 0); }
+
+/* ---- DenseNet arrangements (engine/models/densenet.c) ------------------ */
+
+static int fused; /* the DenseNet builders below use sq_batchnorm_relu */
+
+static int bn_relu(sq_net *n, const char *name, int x)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%s.norm", name);
+    if (fused)
+        return sq_batchnorm_relu(n, b, x);
+    x = sq_batchnorm(n, b, x);
+    snprintf(b, sizeof b, "%s.relu", name);
+    return sq_relu(n, b, x);
+}
+
+/* a basic dense layer: concat(x, conv3x3(relu(bn(x)))) */
+static int dn_basic(sq_net *n, int x, const char *name, int growth)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%s.conv", name);
+    int h = sq_conv2d(n, b, bn_relu(n, name, x), growth, 3, 1, 1, 0);
+    snprintf(b, sizeof b, "%s.cat", name);
+    return sq_concat(n, b, x, h);
+}
+
+/* a bottleneck layer: concat(x, conv3x3(relu(bn(conv1x1(relu(bn(x))))))) */
+static int dn_bottleneck(sq_net *n, int x, const char *name, int growth)
+{
+    char b[32], b2[32];
+    snprintf(b, sizeof b, "%s.conv1", name);
+    int h = sq_conv2d(n, b, bn_relu(n, name, x), 4 * growth, 1, 1, 0, 0);
+    snprintf(b2, sizeof b2, "%s.2", name);
+    snprintf(b, sizeof b, "%s.conv2", name);
+    h = sq_conv2d(n, b, bn_relu(n, b2, h), growth, 3, 1, 1, 0);
+    snprintf(b, sizeof b, "%s.cat", name);
+    return sq_concat(n, b, x, h);
+}
+
+/* a transition: avgpool2(conv1x1(relu(bn(x)))) */
+static int dn_transition(sq_net *n, int x, const char *name, int out)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%s.conv", name);
+    x = sq_conv2d(n, b, bn_relu(n, name, x), out, 1, 1, 0, 0);
+    snprintf(b, sizeof b, "%s.pool", name);
+    return sq_avgpool(n, b, x, 2, 2);
+}
+
+/* the head: dense(gap(relu(bn(x)))) */
+static int dn_head(sq_net *n, int x, int classes)
+{
+    return sq_dense(n, "fc", sq_gap(n, "gap", bn_relu(n, "final", x)), classes, 1);
+}
+
+/* two basic layers in a row: the first concat feeds a bn and a concat */
+static int dn_block2(sq_net *n) { return dn_basic(n, dn_basic(n, 0, "l1", 2), "l2", 2); }
+static int dn_bottleneck2(sq_net *n)
+{
+    return dn_bottleneck(n, dn_bottleneck(n, 0, "l1", 2), "l2", 2);
+}
+static int dn_transition_only(sq_net *n) { return dn_transition(n, 0, "t", 2); }
+static int dn_transition_half(sq_net *n) /* compression 0.5 of a block output */
+{
+    return dn_transition(n, dn_basic(n, 0, "l1", 2), "t", 2);
+}
+static int dn_head_only(sq_net *n) { return dn_head(n, 0, 3); }
+
+/* a whole miniature DenseNet-BC: conv0, a block, a transition, a block, the
+ * head (the structure of densenet-bc100 with 1 layer per block) */
+static int dn_mini(sq_net *n)
+{
+    int x = sq_conv2d(n, "conv0", 0, 3, 3, 1, 1, 0);
+    x = dn_bottleneck(n, x, "b1", 2);
+    x = dn_transition(n, x, "t1", 2);
+    x = dn_bottleneck(n, x, "b2", 2);
+    return dn_head(n, x, 3);
+}
+
+static int bnrelu(sq_net *n) { return sq_batchnorm_relu(n, "bn", 0); }
+static int dense_bnrelu(sq_net *n) { return sq_batchnorm_relu(n, "bn", sq_dense(n, "fc", 0, 5, 0)); }
+static int dn_mini_fused(sq_net *n)
+{
+    fused = 1;
+    int out = dn_mini(n);
+    fused = 0;
+    return out;
+}
+static int dn_bottleneck2_fused(sq_net *n)
+{
+    fused = 1;
+    int out = dn_bottleneck2(n);
+    fused = 0;
+    return out;
+}
+
 static const gc_case cases[] = {
     {"conv s1 p0 bias", {3, 5, 7}, 2, conv_s1_p0_bias, 0, 0, 0, 0},
     {"conv s1 p1 nobias", {2, 5, 7}, 2, conv_s1_p1_nobias, 0, 0, 0, 0},
@@ -387,7 +492,125 @@ static const gc_case cases[] = {
     {"conv-bn-relu-pool-fc eval", {2, 6, 6}, 3, lenet_like, 1, 0.02, 0, 0},
     {"densenet block", {2, 4, 5}, 2, dense_block, 0, 0.02, 0, 0},
     {"densenet block+head", {2, 4, 6}, 3, dense_block_head, 0, 0.02, 0, 0},
+    {"conv direct 16x16", {2, 16, 16}, 2, conv_direct, 0, 0, 0, 0},
+    {"conv direct 2 threads", {2, 16, 16}, 2, conv_direct, 0, 0, 0, 0, 2},
+    {"conv direct 3 threads B=4", {2, 16, 16}, 4, conv_direct, 0, 0, 0, 0, 3},
+    {"conv pointwise 16x16", {3, 16, 16}, 2, conv_pointwise, 0, 0, 0, 0},
+    {"conv pointwise 2 threads", {3, 16, 16}, 3, conv_pointwise, 0, 0, 0, 0, 2},
+    {"conv direct s2 32x32", {2, 32, 32}, 2, conv_direct_s2, 0, 0, 0, 0},
+    {"conv batched 2 threads", {3, 5, 7}, 4, conv_s1_p0_bias, 0, 0, 0, 0, 2},
+    {"dense layers basic x2", {3, 4, 5}, 3, dn_block2, 0, 0.02, 0, 0},
+    {"dense layers basic eval", {3, 4, 5}, 3, dn_block2, 1, 0.02, 0, 0},
+    {"dense layers bottleneck x2", {3, 4, 4}, 3, dn_bottleneck2, 0, 0.02, 0, 0},
+    {"dense bottleneck 2 threads", {3, 4, 4}, 4, dn_bottleneck2, 0, 0.02, 0, 0, 2},
+    {"transition", {4, 4, 6}, 3, dn_transition_only, 0, 0.02, 0, 0},
+    {"layer + transition", {3, 4, 4}, 3, dn_transition_half, 0, 0.02, 0, 0},
+    {"densenet head", {4, 3, 3}, 4, dn_head_only, 0, 0.02, 0, 0},
+    {"mini densenet-bc", {2, 6, 6}, 3, dn_mini, 0, 0.02, 0, 0},
+    {"mini densenet-bc eval", {2, 6, 6}, 3, dn_mini, 1, 0.02, 0, 0},
+    {"bn+relu 4-D train", {3, 4, 5}, 3, bnrelu, 0, 0.02, 0, 0},
+    {"bn+relu 4-D eval", {3, 4, 5}, 3, bnrelu, 1, 0.02, 0, 0},
+    {"bn+relu 1-D train", {6, 1, 1}, 5, dense_bnrelu, 0, 0.05, 0, 0},
+    {"bn+relu 2 threads", {5, 4, 5}, 3, bnrelu, 0, 0.02, 0, 0, 2},
+    {"bn+relu bottleneck x2", {3, 4, 4}, 3, dn_bottleneck2_fused, 0, 0.02, 0, 0},
+    {"mini densenet-bc fused", {2, 6, 6}, 3, dn_mini_fused, 0, 0.02, 0, 0},
+    {"mini densenet-bc fused eval", {2, 6, 6}, 3, dn_mini_fused, 1, 0.02, 0, 0},
 };
+
+/* ---- whole models: a directional derivative ------------------------------- */
+
+/* For the registered CIFAR models at tiny inputs: along a random direction
+ * v over every parameter and the input, the central difference of L = sum
+ * y*r must match g.v (kann's cheap check; one number per model, so it
+ * catches a missing or doubled path anywhere in the DAG). A step that
+ * crosses a ReLU kink or a max-pool tie is redrawn. */
+typedef struct model_case {
+    const char *name;
+    sq_shape in;
+    int B;
+} model_case;
+
+static const model_case model_cases[] = {
+    {"vgg7", {3, 8, 8}, 2},
+    {"vgg11", {3, 32, 32}, 2},
+    {"densenet40", {3, 8, 8}, 2},
+    {"densenet-bc100", {3, 8, 8}, 2},
+};
+
+static void test_model_directional(void **state)
+{
+    const model_case *mc = *state;
+    gc g;
+    gc_case c = {mc->name, mc->in, mc->B, NULL, 0, 0, 0, 0, 2};
+    sq_err e = {{0}};
+    sq_rng rng;
+    memset(&g, 0, sizeof g);
+    g.c = &c;
+    if (sq_model_build(mc->name, &g.net, mc->in, 5, &e) || sq_net_reserve(&g.net, mc->B, 1, &e))
+        fail_msg("%s: %s", mc->name, e.msg);
+    g.net.threads = 2;
+    sq_rng_seed(&rng, 777);
+    sq_net_init(&g.net, &rng);
+    randomise(&g.net, &rng);
+    sq_net *net = &g.net;
+    g.nx = (size_t)mc->B * sq_numel(mc->in);
+    g.ny = (size_t)mc->B * net->classes;
+    g.x = sq_alloc_real(g.nx);
+    g.r = sq_alloc_real(g.ny);
+    g.buf0 = sq_alloc_real(net->n_buffer_reals + 1);
+    sq_real *v = sq_alloc_real(net->n_weights + g.nx), *w0 = sq_alloc_real(net->n_weights);
+    assert_true(g.x && g.r && g.buf0 && v && w0);
+    fill_away_from_zero(g.x, g.nx, &rng);
+    for (size_t i = 0; i < g.ny; i++)
+        g.r[i] = sq_rng_normal(&rng);
+    memcpy(g.buf0, net->buffers, net->n_buffer_reals * sizeof(sq_real));
+    memcpy(w0, net->params, net->n_weights * sizeof(sq_real));
+    loss(&g, &g.sig0);
+    sq_net_backward(net, g.r);
+    const sq_real *gx = sq_net_dy(net, 0);
+    int tries = 0, ok = 0;
+    while (!ok && tries++ < 20) {
+        double gv = 0, h = 1e-6;
+        for (size_t i = 0; i < net->n_weights + g.nx; i++)
+            v[i] = sq_rng_normal(&rng) / sqrt((double)(net->n_weights + g.nx));
+        for (size_t i = 0; i < net->n_weights; i++)
+            gv += (double)net->grads[i] * v[i];
+        for (size_t i = 0; i < g.nx; i++)
+            gv += (double)gx[i] * v[net->n_weights + i];
+        sq_real *x0 = sq_alloc_real(g.nx);
+        assert_non_null(x0);
+        memcpy(x0, g.x, g.nx * sizeof(sq_real));
+        double l[2];
+        uint64_t sig[2];
+        for (int s = 0; s < 2; s++) {
+            double sign = s ? -h : h;
+            for (size_t i = 0; i < net->n_weights; i++)
+                net->params[i] = w0[i] + sign * v[i];
+            for (size_t i = 0; i < g.nx; i++)
+                g.x[i] = x0[i] + sign * v[net->n_weights + i];
+            l[s] = loss(&g, &sig[s]);
+        }
+        memcpy(net->params, w0, net->n_weights * sizeof(sq_real));
+        memcpy(g.x, x0, g.nx * sizeof(sq_real));
+        sq_free(x0);
+        if (sig[0] != g.sig0 || sig[1] != g.sig0)
+            continue; /* crossed a kink: another direction */
+        double num = (l[0] - l[1]) / (2 * h);
+        printf("  %-24s g.v %.10g  numerical %.10g  rel %.2e  (%zu parameters, try %d)\n",
+               mc->name, gv, num, fabs(gv - num) / SQ_MAX(fabs(num), 1e-12), net->n_weights,
+               tries);
+        tu_close(gv, num, 1e-8, 1e-5, mc->name);
+        assert_true(fabs(gv) > 1e-6);
+        ok = 1;
+    }
+    assert_true(ok);
+    sq_free(v);
+    sq_free(w0);
+    sq_free(g.x);
+    sq_free(g.r);
+    sq_free(g.buf0);
+    sq_net_free(net);
+}
 
 /* ---- softmax cross-entropy ---------------------------------------------- */
 
@@ -426,11 +649,15 @@ static void test_softmax_xent(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[SQ_COUNT(cases) + 1];
+    static struct CMUnitTest tests[SQ_COUNT(cases) + SQ_COUNT(model_cases) + 1];
+    size_t n = 0;
     setvbuf(stdout, NULL, _IONBF, 0); /* keep the lines in order with cmocka's */
     for (size_t i = 0; i < SQ_COUNT(cases); i++)
-        tests[i] = (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, (void *)&cases[i]};
-    tests[SQ_COUNT(cases)] = (struct CMUnitTest)cmocka_unit_test(test_softmax_xent);
+        tests[n++] = (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, (void *)&cases[i]};
+    for (size_t i = 0; i < SQ_COUNT(model_cases); i++)
+        tests[n++] = (struct CMUnitTest){model_cases[i].name, test_model_directional, NULL, NULL,
+                                         (void *)&model_cases[i]};
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_softmax_xent);
     int rc = cmocka_run_group_tests_name("f64_gradcheck", tests, NULL, NULL);
     printf("worst |a-n| over all cases: %.3f of the tolerance (atol %g, rtol %g, step %g)\n",
            worst_ratio_all, ATOL, RTOL, STEP);

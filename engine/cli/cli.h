@@ -8,6 +8,19 @@ int cmd_eval(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantizers(int argc, char **argv);
+int cmd_grid(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* cmd_grid.c: shared by `symog grid` and `symog report`. Split argv[2..]
+ * into options (with their values, by the opt table) and file arguments. */
+int cli_split_files(const void *opt_table, int n, int argc, char **argv, char **opts, int *nopts,
+                    char **files, int *nfiles, int max_files);
+struct sq_gexp;
+struct sq_ggrid;
+/* Load and expand experiment files; messages to stderr prefixed with who. */
+int cli_load_grids(char **files, int nfiles, int profile, const char *runs_root,
+                   struct sq_gexp **x, struct sq_ggrid **g, int *ng, const char *who);
+void cli_free_grids(struct sq_gexp **x, int nx, struct sq_ggrid **g, int ng);
 
 /* --data-dir default: $SYMOG_DATA, else "data". */
 const char *cli_data_dir(void);

@@ -14,6 +14,8 @@ static const struct {
     {"quantizers", "list the quantizers (built-in and plugins) and their options", cmd_quantizers},
     {"models", "list the architectures with parameter counts and FLOPs", cmd_models},
     {"bench", "training and inference throughput benchmark", cmd_bench},
+    {"grid", "run experiment grids (experiments/*.lua): plan, parallel jobs, resume", cmd_grid},
+    {"report", "tables (Markdown, LaTeX, CSV) and figures from finished runs", cmd_report},
 };
 
 static void usage(FILE *f)

@@ -33,8 +33,12 @@ static int set(const opt *o, const char *v, void *ctx)
     errno = 0;
     switch (o->type) {
     case OPT_STR:
-        if (strlen(v) >= o->cap)
-            return bad(o, v, "too long");
+        if (!*v)
+            return bad(o, "''", "expected a non-empty value");
+        if (strlen(v) >= o->cap) {
+            snprintf(msg, sizeof msg, "too long (at most %zu characters)", o->cap - 1);
+            return bad(o, v, msg);
+        }
         memcpy(o->dst, v, strlen(v) + 1);
         return 0;
     case OPT_INT: {

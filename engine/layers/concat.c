@@ -1,7 +1,8 @@
 /* concat.c - concatenation along channels (torch.cat(dim=1)) of inputs with
  * equal h and w: [B, c0, h, w] ++ [B, c1, h, w] -> [B, c0+c1, h, w]. The
  * builder joins two inputs; the ops accept up to SQ_MAX_IN. Backward splits
- * dy and adds each slice into its input's gradient. */
+ * dy and adds each slice into its input's gradient. Samples are split over
+ * the node's OpenMP threads. */
 #include <string.h>
 
 #include "layers.h"
@@ -24,6 +25,7 @@ static int concat_setup(sq_net *net, sq_node *nd, sq_err *e)
 static void concat_forward(sq_node *nd)
 {
     size_t out = sq_numel(nd->osh);
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
     for (int b = 0; b < nd->B; b++) {
         sq_real *y = nd->y + (size_t)b * out;
         for (int i = 0; i < nd->n_in; i++) {
@@ -38,6 +40,7 @@ static void concat_forward(sq_node *nd)
 static void concat_backward(sq_node *nd)
 {
     size_t out = sq_numel(nd->osh);
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
     for (int b = 0; b < nd->B; b++) {
         const sq_real *dy = nd->dy + (size_t)b * out;
         for (int i = 0; i < nd->n_in; i++) {

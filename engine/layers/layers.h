@@ -7,7 +7,8 @@
 #include "core/net.h"
 
 extern const sq_layer_ops sq_conv2d_ops, sq_dense_ops, sq_maxpool_ops, sq_avgpool_ops,
-    sq_gap_ops, sq_batchnorm_ops, sq_relu_ops, sq_dropout_ops, sq_flatten_ops, sq_concat_ops;
+    sq_gap_ops, sq_batchnorm_ops, sq_relu_ops, sq_dropout_ops, sq_flatten_ops, sq_concat_ops,
+    sq_bnrelu_ops;
 
 int sq_conv2d(sq_net *net, const char *name, int in, int out_c, int k, int stride, int pad, int bias);
 int sq_dense(sq_net *net, const char *name, int in, int out, int bias);
@@ -15,6 +16,7 @@ int sq_maxpool(sq_net *net, const char *name, int in, int k, int stride);
 int sq_avgpool(sq_net *net, const char *name, int in, int k, int stride);
 int sq_gap(sq_net *net, const char *name, int in);          /* global average pool */
 int sq_batchnorm(sq_net *net, const char *name, int in);    /* eps 1e-5, momentum 0.1 (PyTorch) */
+int sq_batchnorm_relu(sq_net *net, const char *name, int in); /* batch norm, then ReLU, fused */
 int sq_relu(sq_net *net, const char *name, int in);
 int sq_dropout(sq_net *net, const char *name, int in, double rate);
 int sq_flatten(sq_net *net, const char *name, int in);

@@ -2,7 +2,8 @@
  * k x k window and a stride (no padding, floor mode, as PyTorch's
  * MaxPool2d/AvgPool2d defaults), and global average pooling [B,c,h,w] ->
  * [B,c,1,1]. Max pooling keeps, per output element, the index of the chosen
- * input inside its h*w plane in aux so backward can route the gradient. */
+ * input inside its h*w plane in aux so backward can route the gradient.
+ * Planes are independent and split over the node's OpenMP threads. */
 #include <math.h>
 #include <string.h>
 
@@ -62,6 +63,29 @@ static void maxpool_plane(const pgeom *g, const sq_real *x, sq_real *y, sq_real 
         }
 }
 
+/* maxpool_plane for the common 2x2 window with stride 2, unrolled; the
+ * same comparisons in the same window order, so ties and NaNs agree. */
+static void maxpool_plane_2x2(const pgeom *g, const sq_real *x, sq_real *y, sq_real *arg)
+{
+    for (int oh = 0; oh < g->Ho; oh++) {
+        const sq_real *r0 = x + (size_t)2 * oh * g->W, *r1 = r0 + g->W;
+        sq_real *yo = y + (size_t)oh * g->Wo, *ao = arg + (size_t)oh * g->Wo;
+        int base = 2 * oh * g->W;
+        for (int ow = 0; ow < g->Wo; ow++) {
+            int j = 2 * ow, best = base + j;
+            sq_real m = r0[j];
+            if (r0[j + 1] > m || isnan(r0[j + 1]))
+                m = r0[j + 1], best = base + j + 1;
+            if (r1[j] > m || isnan(r1[j]))
+                m = r1[j], best = base + g->W + j;
+            if (r1[j + 1] > m || isnan(r1[j + 1]))
+                m = r1[j + 1], best = base + g->W + j + 1;
+            yo[ow] = m;
+            ao[ow] = (sq_real)best;
+        }
+    }
+}
+
 /* dy [Ho, Wo], arg [Ho, Wo] -> dx [H, W] += */
 static void maxpool_plane_back(const pgeom *g, const sq_real *dy, const sq_real *arg,
                                sq_real *dx)
@@ -84,8 +108,12 @@ static void maxpool_forward(sq_node *nd)
     pgeom g = pool_geometry(nd);
     size_t planes = (size_t)nd->B * nd->ish[0].c, in = (size_t)g.H * g.W, out = (size_t)g.Ho * g.Wo;
 #pragma omp parallel for num_threads(nd->threads) schedule(static)
-    for (size_t p = 0; p < planes; p++)
-        maxpool_plane(&g, nd->x[0] + p * in, nd->y + p * out, nd->aux + p * out);
+    for (size_t p = 0; p < planes; p++) {
+        if (g.k == 2 && g.s == 2)
+            maxpool_plane_2x2(&g, nd->x[0] + p * in, nd->y + p * out, nd->aux + p * out);
+        else
+            maxpool_plane(&g, nd->x[0] + p * in, nd->y + p * out, nd->aux + p * out);
+    }
 }
 
 /* dy [B, C, Ho, Wo] -> dx [B, C, H, W] += */
@@ -148,6 +176,7 @@ static void avgpool_forward(sq_node *nd)
 {
     pgeom g = pool_geometry(nd);
     size_t planes = (size_t)nd->B * nd->ish[0].c, in = (size_t)g.H * g.W, out = (size_t)g.Ho * g.Wo;
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
     for (size_t p = 0; p < planes; p++)
         avgpool_plane(&g, nd->x[0] + p * in, nd->y + p * out);
 }
@@ -159,6 +188,7 @@ static void avgpool_backward(sq_node *nd)
         return;
     pgeom g = pool_geometry(nd);
     size_t planes = (size_t)nd->B * nd->ish[0].c, in = (size_t)g.H * g.W, out = (size_t)g.Ho * g.Wo;
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
     for (size_t p = 0; p < planes; p++)
         avgpool_plane_back(&g, nd->dy + p * out, nd->dx[0] + p * in);
 }
@@ -188,6 +218,7 @@ static int gap_setup(sq_net *net, sq_node *nd, sq_err *e)
 static void gap_forward(sq_node *nd)
 {
     size_t planes = (size_t)nd->B * nd->ish[0].c, hw = (size_t)nd->ish[0].h * nd->ish[0].w;
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
     for (size_t p = 0; p < planes; p++) {
         const sq_real *x = nd->x[0] + p * hw;
         double s = 0;
@@ -203,6 +234,7 @@ static void gap_backward(sq_node *nd)
     if (!nd->dx[0])
         return;
     size_t planes = (size_t)nd->B * nd->ish[0].c, hw = (size_t)nd->ish[0].h * nd->ish[0].w;
+#pragma omp parallel for num_threads(nd->threads) schedule(static)
     for (size_t p = 0; p < planes; p++) {
         sq_real *dx = nd->dx[0] + p * hw, v = nd->dy[p] / (sq_real)hw;
         for (size_t i = 0; i < hw; i++)

@@ -1,6 +1,7 @@
 /* relu.c - the rectifier y = max(0, x), elementwise on any [B, c, h, w].
  * Backward passes dy where the output is positive (the gradient at 0 is 0,
- * as in PyTorch). No aux: the output itself is the mask. */
+ * as in PyTorch). No aux: the output itself is the mask. Large tensors are
+ * split over the node's OpenMP threads. */
 #include "layers.h"
 
 static int relu_setup(sq_net *net, sq_node *nd, sq_err *e)
@@ -13,15 +14,18 @@ static int relu_setup(sq_net *net, sq_node *nd, sq_err *e)
 }
 
 /* x [n] -> y [n] */
-static void relu_kernel(const sq_real *x, sq_real *y, size_t n)
+static void relu_kernel(const sq_real *x, sq_real *y, size_t n, int threads)
 {
+#pragma omp parallel for simd num_threads(threads) schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] > 0 ? x[i] : 0;
 }
 
 /* y [n], dy [n] -> dx [n] += dy * (y > 0) */
-static void relu_back_kernel(const sq_real *y, const sq_real *dy, sq_real *dx, size_t n)
+static void relu_back_kernel(const sq_real *y, const sq_real *dy, sq_real *dx, size_t n,
+                             int threads)
 {
+#pragma omp parallel for simd num_threads(threads) schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++)
         dx[i] += y[i] > 0 ? dy[i] : 0;
 }
@@ -29,14 +33,15 @@ static void relu_back_kernel(const sq_real *y, const sq_real *dy, sq_real *dx, s
 /* x [B, c, h, w] -> y [B, c, h, w] */
 static void relu_forward(sq_node *nd)
 {
-    relu_kernel(nd->x[0], nd->y, (size_t)nd->B * sq_numel(nd->osh));
+    relu_kernel(nd->x[0], nd->y, (size_t)nd->B * sq_numel(nd->osh), nd->threads);
 }
 
 /* dy [B, c, h, w] -> dx [B, c, h, w] += */
 static void relu_backward(sq_node *nd)
 {
     if (nd->dx[0])
-        relu_back_kernel(nd->y, nd->dy, nd->dx[0], (size_t)nd->B * sq_numel(nd->osh));
+        relu_back_kernel(nd->y, nd->dy, nd->dx[0], (size_t)nd->B * sq_numel(nd->osh),
+                         nd->threads);
 }
 
 const sq_layer_ops sq_relu_ops = {"relu", relu_setup, NULL, relu_forward, relu_backward};

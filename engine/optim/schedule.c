@@ -198,6 +198,6 @@ double sq_sched_lr(const sq_sched *s, double base_lr, int epoch, int epochs)
     if (epoch < 0)
         epoch = 0;
     if (epoch < s->warmup)
-        return base_lr * (epoch + 1) / (s->warmup + 1);
+        return base_lr * (epoch + 1.0) / (s->warmup + 1.0); /* no int overflow at INT_MAX */
     return main_lr(s, base_lr, epoch - s->warmup, epochs - s->warmup);
 }

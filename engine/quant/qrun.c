@@ -128,7 +128,8 @@ void sq_qrun_free(sq_qrun *r)
 {
     if (r->s)
         for (int k = 0; k < r->n; k++) {
-            r->s[k].p->wq = r->s[k].p->w;
+            if (r->s[k].p) /* NULL when allocation failed before the slots were filled */
+                r->s[k].p->wq = r->s[k].p->w;
             sq_free(r->s[k].prev);
         }
     sq_free(r->s);
@@ -348,8 +349,10 @@ int sq_qrun_restore(sq_qrun *r, const void *state, size_t state_bytes, const flo
     if (state_bytes != r->state_bytes || n_qparams != r->n_qparams)
         return sq_fail(e, "quantizer state of %zu bytes and %zu parameters, this run has %zu and %zu",
                        state_bytes, n_qparams, r->state_bytes, r->n_qparams);
-    memcpy(r->state, state, state_bytes);
-    memcpy(r->qparams, qparams, n_qparams * sizeof(float));
+    if (state_bytes) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(r->state, state, state_bytes);
+    if (n_qparams)
+        memcpy(r->qparams, qparams, n_qparams * sizeof(float));
     if (diag_n > 0) {
         if (grow_history(r, diag_n - 1, e))
             return -1;

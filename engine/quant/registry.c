@@ -231,7 +231,8 @@ static int parse_value(const sq_qoption *o, const char *v, double *out, sq_err *
         return sq_fail(e, "option %s=%s: expected 0/1, true/false or on/off", o->key, v);
     default: {
         double x = strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(x))
+        /* ERANGE also flags a tiny value that underflowed to a subnormal: keep it */
+        if ((errno && !(errno == ERANGE && fabs(x) < 1)) || end == v || *end || !isfinite(x))
             return sq_fail(e, "option %s=%s: not a number", o->key, v);
         if (o->type == SQ_QOPT_INT && x != floor(x))
             return sq_fail(e, "option %s=%s: expected an integer", o->key, v);

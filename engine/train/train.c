@@ -2,16 +2,32 @@
  * evaluation, progress, and the files a run leaves in its directory:
  *   config.yaml   every setting (written first)
  *   metrics.csv   one row per finished epoch
- *   state.safetensors  everything --resume needs (rewritten each epoch)
+ *   state.safetensors  everything --resume needs (rewritten each epoch,
+ *                 and inside an epoch every --save-steps batches, every
+ *                 --save-minutes and when interrupted by SIGINT/SIGTERM)
  *   model.safetensors  the final model, PyTorch names and layouts
  *   result.yaml   the outcome (written last: its presence means "done")
+ *   diverged.yaml instead of result.yaml when NaN/Inf appeared: the epoch,
+ *                 step and tensor where (the run is then never a result)
  *   diag.csv, hist/   per-epoch quantization diagnostics (quant/qrun.c)
+ *
+ * Crash safety: every file is written atomically (io/atomic.h), so a run
+ * killed at any point leaves the previous complete version of each. The
+ * state holds everything the remaining steps depend on (weights, optimizer
+ * moments and step count, quantizer state, learned parameters and random
+ * stream, batch-norm counters, metrics, and inside an epoch the position,
+ * the epoch's random stream and its running loss), so --resume from any
+ * checkpoint ends with exactly the bytes of an uninterrupted run (with one
+ * thread; see docs/faults.md for what varies with threads).
  *
  * One training step, with the quantizer's hooks:
  *   qrun_forward (wq from w) -> net forward -> loss -> net backward (dL/dwq)
  *   -> qrun_backward (dL/dw, regulariser) -> optimizer step (w, learned
  *   quantizer parameters) -> qrun_after_step (clipping). */
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +37,7 @@
 
 #include "checkpoint.h"
 #include "data/data.h"
+#include "guard.h"
 #include "io/atomic.h"
 #include "io/yamlio.h"
 #include "models/models.h"
@@ -48,9 +65,57 @@ void sq_train_defaults(sq_train_cfg *c)
     c->augment = -1;
     c->progress = -1;
     c->save_every = 1;
+    c->save_minutes = 10;
     snprintf(c->quantizer, sizeof c->quantizer, "float");
     c->bits = 2;
     c->first_last = 1;
+    snprintf(c->recipe, sizeof c->recipe, "mnist");
+}
+
+typedef struct recipe {
+    const char *name, *summary;
+    double lr, momentum, wd;
+    int batch, eval_batch, augment;
+} recipe;
+
+static const recipe recipes[] = {
+    {"mnist", "SGD 0.9, lr 0.01, wd 5e-4, cosine, batch 64 (MNIST-like data)", 0.01, 0.9, 5e-4,
+     64, 500, -1},
+    {"cifar", "SGD 0.9, lr 0.1, wd 5e-4, cosine, batch 128, crop+flip (CIFAR)", 0.1, 0.9, 5e-4,
+     128, 128, 1},
+    {"twn", "cifar with weight decay 1e-4 (TWN-style runs)", 0.1, 0.9, 1e-4, 128, 128, 1},
+};
+
+const char *sq_train_recipe_for(const char *data)
+{
+    return !strncmp(data, "cifar", 5) ? "cifar" : "mnist";
+}
+
+const char *sq_train_recipe_at(int i, const char **summary)
+{
+    if (i < 0 || i >= (int)SQ_COUNT(recipes))
+        return NULL;
+    if (summary)
+        *summary = recipes[i].summary;
+    return recipes[i].name;
+}
+
+int sq_train_recipe(sq_train_cfg *c, const char *name, sq_err *e)
+{
+    if (!name[0] || !strcmp(name, "auto"))
+        name = sq_train_recipe_for(c->data);
+    for (size_t i = 0; i < SQ_COUNT(recipes); i++) {
+        const recipe *r = &recipes[i];
+        if (strcmp(r->name, name))
+            continue;
+        snprintf(c->recipe, sizeof c->recipe, "%s", r->name);
+        snprintf(c->optim, sizeof c->optim, "sgd");
+        snprintf(c->schedule, sizeof c->schedule, "cosine");
+        c->lr = r->lr, c->momentum = r->momentum, c->weight_decay = r->wd;
+        c->batch = r->batch, c->eval_batch = r->eval_batch, c->augment = r->augment;
+        return 0;
+    }
+    return sq_fail(e, "unknown recipe '%s' (valid: auto, mnist, cifar, twn)", name);
 }
 
 typedef struct run {
@@ -71,6 +136,17 @@ typedef struct run {
     int epochs_done;
     long long bn_batches;
     double seconds;
+    int nbatches;         /* batches per epoch                             */
+    int from_state;       /* restored from state.safetensors               */
+    /* inside epoch `epochs_done`: batches done and what they accumulated;
+     * 0 between epochs (a mid-epoch checkpoint restores them) */
+    int ep_step;
+    double ep_loss;
+    long ep_wrong;
+    sq_rng ep_rng;        /* the epoch's stream after those batches        */
+    double last_save;     /* sq_now() at the last checkpoint               */
+    long long saved_at;   /* epochs_done * (nbatches + 1) + ep_step of it  */
+    int status, stop_epoch, stop_step;
 } run;
 
 static void path_in(char *buf, size_t n, const char *dir, const char *file)
@@ -85,9 +161,9 @@ static int load_data(run *r, sq_err *e)
         sq_data_open(c->data, c->data_dir, 0, &r->test, e))
         return -1;
     if (c->train_subset > 0 && sq_dataset_subset(&r->train, c->train_subset, e))
-        return -1;
+        return sq_wrap(e, "--train-subset %d", c->train_subset);
     if (c->test_subset > 0 && sq_dataset_subset(&r->test, c->test_subset, e))
-        return -1;
+        return sq_wrap(e, "--test-subset %d", c->test_subset);
     if (sq_data_norm(c->data, r->mean, r->std, e))
         return -1;
     r->augment = c->augment >= 0 ? c->augment : r->train.h == 32;
@@ -113,6 +189,61 @@ static int setup_quantizer(run *r, sq_err *e)
     return sq_qrun_init(&r->q, q, c->bits, opt, c->first_last, &r->net, &r->opt, &r->qrng, e);
 }
 
+/* ---- numerical faults (guard.c finds and records them) ------------------ */
+/* Weights loaded from a file (--init, --resume) must be finite. */
+static int check_loaded(run *r, const char *path, sq_err *e)
+{
+    sq_fault f;
+    char v[32];
+    if (sq_scan_state(&r->net, &r->q, &f))
+        return sq_fail(e, "%s: the %s of %s hold %s: the run that wrote it had diverged; use an "
+                          "earlier checkpoint or start over", path, f.kind, f.tensor,
+                       sq_gnum(f.value, v));
+    return 0;
+}
+
+/* Record a divergence in DIR/diverged.yaml (never result.yaml) and fail
+ * with the epoch, step (1-based batch of the epoch) and tensor. */
+static int diverged(run *r, int epoch, int step, double loss, double lr, const sq_fault *f,
+                    const char *detail, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
+    sq_divergence d = {epoch + 1, step, r->nbatches, r->epochs_done, loss, lr,
+                       (unsigned long long)c->seed, c->model, c->quantizer, detail};
+    sq_err we = {{0}};
+    int wrote = sq_write_diverged(c->out, &d, f, &we) == 0;
+    r->status = SQ_TRAIN_DIVERGED;
+    r->stop_epoch = epoch + 1;
+    r->stop_step = step;
+    return sq_fail(e, "training diverged in epoch %d, step %d of %d: %s; recorded in "
+                      "%s/diverged.yaml%s%s, no result.yaml; lower --lr (now %g) or change the "
+                      "quantizer options", epoch + 1, step, r->nbatches, detail, c->out,
+                   wrote ? "" : " (failed: ", wrote ? "" : we.msg, lr);
+}
+
+/* The loss of batch k (0-based) of epoch is not finite. */
+static int diverged_loss(run *r, int epoch, int k, int nb, double loss, double lr, sq_err *e)
+{
+    sq_fault f;
+    char detail[SQ_NAME + 256];
+    sq_fault_explain_loss(&r->net, &r->q, nb, loss, &f, detail, sizeof detail);
+    return diverged(r, epoch, k + 1, loss, lr, &f, detail, e);
+}
+
+/* After the last step of an epoch: weights, their last gradients, the
+ * quantizer's parameters and the batch-norm statistics must be finite
+ * (NaN can vanish on its way to the loss: ReLU maps it to 0). */
+static int check_epoch(run *r, int epoch, double loss, double lr, sq_err *e)
+{
+    sq_fault f = {0};
+    char detail[SQ_NAME + 256], v[32];
+    if (!sq_scan_params(&r->net, SQ_SCAN_GRADIENTS, &f) && !sq_scan_state(&r->net, &r->q, &f))
+        return 0;
+    snprintf(detail, sizeof detail, "after the epoch's last step the %s of %s hold %s", f.kind,
+             f.tensor, sq_gnum(f.value, v));
+    return diverged(r, epoch, r->nbatches, loss, lr, &f, detail, e);
+}
+
 static int setup(run *r, sq_err *e)
 {
     const sq_train_cfg *c = r->cfg;
@@ -128,6 +259,8 @@ static int setup(run *r, sq_err *e)
     sq_net_init(&r->net, &init_rng);
     if (c->init[0] && sq_ckpt_load_net(c->init, &r->net, NULL, NULL, e))
         return sq_wrap(e, "--init");
+    if (c->init[0] && check_loaded(r, c->init, e))
+        return sq_wrap(e, "--init");
     if (sq_optim_parse(c->optim, &r->ocfg, e))
         return -1;
     if (r->ocfg.kind == SQ_SGD && strcmp(c->optim, "sgd") == 0)
@@ -135,8 +268,16 @@ static int setup(run *r, sq_err *e)
     r->ocfg.weight_decay = c->weight_decay;
     if (sq_optim_init(&r->opt, &r->ocfg, &r->net, e) || sq_sched_parse(c->schedule, &r->sched, e))
         return -1;
+    for (int ep = 0; ep < c->epochs; ep++) {
+        double lr = sq_sched_lr(&r->sched, c->lr, ep, c->epochs);
+        if (!isfinite(lr) || lr < 0)
+            return sq_fail(e, "--schedule %s with --lr %g gives the learning rate %g in epoch %d; "
+                              "choose a schedule whose rate stays finite", c->schedule, c->lr, lr,
+                           ep + 1);
+    }
     if (setup_quantizer(r, e))
         return -1;
+    r->nbatches = (r->train.n + c->batch - 1) / c->batch;
     r->idx = sq_calloc((size_t)r->train.n, sizeof(int));
     r->y = sq_calloc((size_t)B, sizeof(int));
     r->x = sq_alloc_real((size_t)B * r->train.c * r->train.h * r->train.w);
@@ -182,6 +323,7 @@ static int write_config(run *r, sq_err *e)
     if (!w)
         return -1;
     sq_yw_str(w, "model", c->model);
+    sq_yw_str(w, "recipe", c->recipe);
     sq_yw_int(w, "params", (long long)sq_net_param_count(&r->net));
     sq_yw_map_begin(w, "data");
     sq_yw_str(w, "name", c->data);
@@ -232,6 +374,47 @@ static int write_metrics(run *r, sq_err *e)
     return sq_afile_commit(a, e);
 }
 
+/* Inside an epoch the mode-switch reference of the diagnostics (Q(w) at the
+ * last epoch end) is no longer Q(w); keep it, all slots in one tensor. */
+static int save_prev(run *r, sq_ckpt_extra *x, sq_err *e)
+{
+    sq_qrun *q = &r->q;
+    size_t n = 0;
+    for (int k = 0; k < q->n; k++) {
+        if (!q->s[k].prev)
+            return 0; /* none yet: a resumed run recomputes it */
+        n += q->s[k].t.n;
+    }
+    float *all = n ? sq_malloc(n * sizeof(float)) : NULL;
+    if (n && !all)
+        return sq_fail(e, "out of memory saving the diagnostics reference");
+    size_t at = 0;
+    for (int k = 0; k < q->n; k++) {
+        memcpy(all + at, q->s[k].prev, q->s[k].t.n * sizeof(float));
+        at += q->s[k].t.n;
+    }
+    int64_t shape = (int64_t)n;
+    int rc = n ? sq_ckpt_extra_add(x, "quant.prev", "F32", 1, &shape, all, e) : 0;
+    sq_free(all);
+    return rc;
+}
+
+static void restore_prev(run *r, const sq_st_file *f)
+{
+    sq_qrun *q = &r->q;
+    const sq_st_tensor *t = sq_st_find(f, "quant.prev");
+    size_t n = 0;
+    for (int k = 0; k < q->n; k++)
+        n += q->s[k].prev ? q->s[k].t.n : 0;
+    if (!t || strcmp(t->dtype, "F32") || t->nbytes != n * sizeof(float))
+        return;
+    const float *src = t->data;
+    for (int k = 0; k < q->n; k++) {
+        memcpy(q->s[k].prev, src, q->s[k].t.n * sizeof(float));
+        src += q->s[k].t.n;
+    }
+}
+
 /* The quantizer's state block, learned parameters and diagnostics. */
 static int save_quant_state(run *r, sq_ckpt_extra *x, sq_err *e)
 {
@@ -248,12 +431,56 @@ static int save_quant_state(run *r, sq_ckpt_extra *x, sq_err *e)
     return 0;
 }
 
+/* The settings a resumed run must share with the one that wrote the state,
+ * one "key=value" per line (threads, paths and progress may differ). */
+static void config_text(const run *r, char *buf, size_t n)
+{
+    const sq_train_cfg *c = r->cfg;
+    size_t at = (size_t)snprintf(buf, n,
+        "model=%s\ndata=%s\ndata_sha256=%s\nepochs=%d\nbatch=%d\nlr=%.17g\noptim=%s\n"
+        "momentum=%.17g\nwd=%.17g\nschedule=%s\nseed=%llu\naugment=%d\ntrain-subset=%d\n"
+        "init=%s\nquantizer=%s\nbits=%d\nfirst-last=%d\n",
+        c->model, c->data, r->train.sha256, c->epochs, c->batch, c->lr, c->optim, c->momentum,
+        c->weight_decay, c->schedule, (unsigned long long)c->seed, c->augment, c->train_subset,
+        c->init, c->quantizer, c->bits, c->first_last);
+    for (int i = 0; r->q.q && i < r->q.q->n_options && at < n; i++) {
+        char v[64];
+        sq_qopt_format(r->q.q, i, r->q.opt[i], v, sizeof v);
+        at += (size_t)snprintf(buf + at, n - at, "q-opt %s=%s\n", r->q.q->options[i].key, v);
+    }
+}
+
+/* Refuse to resume a state written with other settings; names the first
+ * that differs. */
+static int same_config(const char *saved, const char *now, const char *path, sq_err *e)
+{
+    for (const char *l = saved; *l;) {
+        const char *nl = strchr(l, '\n'), *eq = strchr(l, '=');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        if (eq && eq < l + len) {
+            size_t klen = (size_t)(eq - l) + 1;
+            const char *m = now;
+            while (*m && !(strncmp(m, l, klen) == 0 && (m == now || m[-1] == '\n')))
+                m = strchr(m, '\n') ? strchr(m, '\n') + 1 : m + strlen(m);
+            size_t mlen = *m ? (strchr(m, '\n') ? (size_t)(strchr(m, '\n') - m) : strlen(m)) : 0;
+            if (mlen != len || strncmp(m, l, len))
+                return sq_fail(e, "--resume: %s was written by a run with %.*s, this run has "
+                                  "%.*s; continue it with the same settings, or start over with "
+                                  "another --out (or delete the directory)", path, (int)len, l,
+                               (int)mlen, mlen ? m : "(no such setting)");
+        }
+        l += len + (nl != NULL);
+    }
+    return 0;
+}
+
 static int save_state(run *r, sq_err *e)
 {
-    char path[1100], ep[32], t[32], seed[32];
+    char path[1100], ep[32], t[32], seed[32], step[32], threads[32], config[4096];
     path_in(path, sizeof path, r->cfg->out, "state.safetensors");
     sq_ckpt_extra x = {0};
     int rc = -1;
+    int64_t n_rng = (int64_t)sizeof r->qrng.s;
     int64_t shape[1] = {(int64_t)r->opt.n};
     const char *rt = sizeof(sq_real) == 4 ? "F32" : "F64";
     /* the latent weights are the net's own tensors; the moments go beside them */
@@ -266,17 +493,42 @@ static int save_state(run *r, sq_err *e)
         if (sq_ckpt_extra_add(&x, "metrics", "F64", 2, ms, r->metrics, e))
             goto done;
     }
-    if (save_quant_state(r, &x, e))
+    if (save_quant_state(r, &x, e) ||
+        sq_ckpt_extra_add(&x, "quant.rng", "U8", 1, &n_rng, r->qrng.s, e))
         goto done;
+    if (r->ep_step > 0) { /* inside an epoch: where, and what the epoch has drawn and summed */
+        double acc[2] = {r->ep_loss, (double)r->ep_wrong};
+        int64_t two = 2;
+        if (sq_ckpt_extra_add(&x, "train.epoch_rng", "U8", 1, &n_rng, r->ep_rng.s, e) ||
+            sq_ckpt_extra_add(&x, "train.epoch_acc", "F64", 1, &two, acc, e) ||
+            save_prev(r, &x, e))
+            goto done;
+    }
     snprintf(ep, sizeof ep, "%d", r->epochs_done);
+    snprintf(step, sizeof step, "%d", r->ep_step);
     snprintf(t, sizeof t, "%lld", r->opt.t);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->cfg->seed);
-    const char *meta[] = {"format", "symog-train-state-1", "epochs_done", ep, "optim_t", t,
-                          "seed", seed, "model", r->cfg->model, NULL};
+    snprintf(threads, sizeof threads, "%d", r->cfg->threads);
+    config_text(r, config, sizeof config);
+    const char *meta[] = {"format", "symog-train-state-1", "epochs_done", ep, "epoch_step", step,
+                          "optim_t", t, "seed", seed, "model", r->cfg->model, "config", config,
+                          "threads", threads, NULL};
     rc = sq_ckpt_save(path, &r->net, r->bn_batches, &x, meta, e);
+    if (rc == 0) {
+        r->last_save = sq_now();
+        r->saved_at = (long long)r->epochs_done * (r->nbatches + 1) + r->ep_step;
+    }
 done:
     sq_ckpt_extra_free(&x);
     return rc;
+}
+
+/* Save the state unless this very point was saved already. */
+static int checkpoint(run *r, sq_err *e)
+{
+    if (r->saved_at == (long long)r->epochs_done * (r->nbatches + 1) + r->ep_step)
+        return 0;
+    return save_state(r, e);
 }
 
 static int copy_state(const sq_st_file *f, const char *name, sq_real *dst, size_t n,
@@ -308,6 +560,15 @@ static int restore_quant(run *r, const sq_st_file *f, const char *path, sq_err *
     return 0;
 }
 
+/* A whole decimal integer (state metadata are outside input too). */
+static int meta_int(const char *s, long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoll(s, &end, 10);
+    return errno || end == s || *end ? -1 : 0;
+}
+
 /* Restore a run from its state file; returns 1 if there was none. */
 static int resume(run *r, sq_err *e)
 {
@@ -320,16 +581,48 @@ static int resume(run *r, sq_err *e)
         return sq_wrap(e, "--resume");
     int rc = -1;
     const char *ep = sq_st_meta(&f, "epochs_done"), *t = sq_st_meta(&f, "optim_t");
-    const char *model = sq_st_meta(&f, "model");
-    if (!ep || !t || !model || strcmp(model, r->cfg->model)) {
+    const char *model = sq_st_meta(&f, "model"), *step = sq_st_meta(&f, "epoch_step");
+    const char *config = sq_st_meta(&f, "config");
+    long long v_ep, v_t, v_step = 0;
+    char now[4096];
+    if (!ep || !t || !model || strcmp(model, r->cfg->model) || meta_int(ep, &v_ep) ||
+        meta_int(t, &v_t) || (step && meta_int(step, &v_step))) {
         sq_fail(e, "%s was not written by a %s run of this tool", path, r->cfg->model);
         goto done;
     }
-    r->epochs_done = atoi(ep);
-    r->opt.t = atoll(t);
-    if (r->epochs_done < 0 || r->epochs_done > r->cfg->epochs || r->epochs_done > 1000) {
-        sq_fail(e, "%s: %d epochs done, but the run has %d", path, r->epochs_done, r->cfg->epochs);
+    config_text(r, now, sizeof now);
+    if (config && same_config(config, now, path, e))
         goto done;
+    const char *th = sq_st_meta(&f, "threads");
+    if (th && atoi(th) != r->cfg->threads)
+        sq_log(SQ_LOG_INFO, "note: resuming with --threads %d, the state was written with %s: "
+                            "the result will not be bit-identical to an uninterrupted run\n",
+               r->cfg->threads, th);
+    if (v_ep < 0 || v_ep > r->cfg->epochs || v_ep > 1000 || v_t < 0) {
+        sq_fail(e, "%s: %lld epochs done, but the run has %d", path, v_ep, r->cfg->epochs);
+        goto done;
+    }
+    if (v_step < 0 || v_step >= r->nbatches || (v_step > 0 && v_ep == r->cfg->epochs)) {
+        sq_fail(e, "%s: %lld batches into epoch %lld, but an epoch has %d; was it written with "
+                   "another --batch or --train-subset?", path, v_step, v_ep + 1, r->nbatches);
+        goto done;
+    }
+    r->epochs_done = (int)v_ep;
+    r->opt.t = v_t;
+    r->ep_step = (int)v_step;
+    if (r->ep_step > 0) {
+        const sq_st_tensor *rng = sq_st_find(&f, "train.epoch_rng");
+        const sq_st_tensor *acc = sq_st_find(&f, "train.epoch_acc");
+        if (!rng || rng->nbytes != sizeof r->ep_rng.s || !acc || strcmp(acc->dtype, "F64") ||
+            acc->nbytes != 2 * sizeof(double)) {
+            sq_fail(e, "%s: the position inside epoch %d is incomplete; delete the run directory "
+                       "to start over", path, r->epochs_done + 1);
+            goto done;
+        }
+        memcpy(r->ep_rng.s, rng->data, sizeof r->ep_rng.s);
+        const double *a = acc->data;
+        r->ep_loss = a[0];
+        r->ep_wrong = (long)a[1];
     }
     if ((r->opt.m && copy_state(&f, "optim.m", r->opt.m, r->opt.n, path, e)) ||
         (r->opt.v && copy_state(&f, "optim.v", r->opt.v, r->opt.n, path, e)))
@@ -344,7 +637,20 @@ static int resume(run *r, sq_err *e)
     }
     if (restore_quant(r, &f, path, e))
         goto done;
-    sq_log(SQ_LOG_INFO, "resuming %s after epoch %d\n", r->cfg->out, r->epochs_done);
+    const sq_st_tensor *qr = sq_st_find(&f, "quant.rng");
+    if (qr && qr->nbytes == sizeof r->qrng.s) /* after restore_quant: its forward may draw */
+        memcpy(r->qrng.s, qr->data, sizeof r->qrng.s);
+    if (r->ep_step > 0)
+        restore_prev(r, &f);
+    if (check_loaded(r, path, e))
+        goto done;
+    r->from_state = 1;
+    r->saved_at = (long long)r->epochs_done * (r->nbatches + 1) + r->ep_step;
+    if (r->ep_step)
+        sq_log(SQ_LOG_INFO, "resuming %s in epoch %d after batch %d of %d\n", r->cfg->out,
+               r->epochs_done + 1, r->ep_step, r->nbatches);
+    else
+        sq_log(SQ_LOG_INFO, "resuming %s after epoch %d\n", r->cfg->out, r->epochs_done);
     rc = 0;
 done:
     sq_st_free(&f);
@@ -383,45 +689,91 @@ static void progress(const run *r, int epoch, int done, int total, double loss, 
     fflush(stderr);
 }
 
-static int train_epoch(run *r, int epoch, double lr, double *loss_out, double *err_out)
+static int interrupted(const run *r)
+{
+    return r->cfg->interrupt && *r->cfg->interrupt;
+}
+
+/* A checkpoint inside the epoch is due after batch k+1 (not the last). */
+static int periodic_due(const run *r, int done)
 {
     const sq_train_cfg *c = r->cfg;
-    sq_rng rng;
-    sq_rng_seed(&rng, c->seed * 1000003ULL + (uint64_t)epoch + 1);
+    if (done >= r->nbatches)
+        return 0;
+    return (c->save_steps > 0 && done % c->save_steps == 0) ||
+           (c->save_minutes > 0 && sq_now() - r->last_save >= 60 * c->save_minutes);
+}
+
+/* Stop at a batch boundary: save where we are. Returns 1 or -1. */
+static int stop_here(run *r, int epoch, sq_err *e)
+{
+    if (checkpoint(r, e))
+        return -1;
+    r->status = SQ_TRAIN_INTERRUPTED;
+    r->stop_epoch = epoch + 1;
+    r->stop_step = r->ep_step;
+    return 1;
+}
+
+/* Train epoch `epoch` from batch r->ep_step on (0, or where a mid-epoch
+ * checkpoint left off). 0: the epoch is done; 1: interrupted, state saved;
+ * -1: an error or divergence (e set). */
+static int train_epoch(run *r, int epoch, double lr, double *loss_out, double *err_out, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
     int n = r->train.n, B = c->batch;
-    long long steps = (long long)c->epochs * ((n + B - 1) / B);
+    long long steps = (long long)c->epochs * r->nbatches;
+    sq_rng shuffle;
+    sq_rng_seed(&shuffle, c->seed * 1000003ULL + (uint64_t)epoch + 1);
     for (int i = 0; i < n; i++)
         r->idx[i] = i;
-    sq_shuffle(r->idx, n, &rng);
-    int bar = c->progress > 0 || (c->progress < 0 && isatty(2));
-    double loss = 0, t0 = sq_now(), last = 0;
-    long wrong = 0;
-    sq_qrun_progress(&r->q, epoch, c->epochs, r->opt.t, steps);
-    sq_qrun_epoch_begin(&r->q);
-    for (int i = 0; i < n; i += B) {
-        int nb = SQ_MIN(B, n - i), w;
-        sq_make_batch(&r->train, r->idx + i, nb, r->mean, r->std, r->augment, &rng, r->x, r->y);
+    sq_shuffle(r->idx, n, &shuffle);
+    if (r->ep_step == 0) { /* a fresh epoch (else ep_* came from the state) */
+        if (interrupted(r))
+            return stop_here(r, epoch, e); /* before epoch_begin: an epoch-end state */
+        r->ep_rng = shuffle;
+        r->ep_loss = 0;
+        r->ep_wrong = 0;
+        sq_qrun_progress(&r->q, epoch, c->epochs, r->opt.t, steps);
+        sq_qrun_epoch_begin(&r->q);
+    }
+    int bar = c->progress > 0 || (c->progress < 0 && isatty(2)), first = r->ep_step;
+    double t0 = sq_now(), last = 0;
+    for (int k = first; k < r->nbatches; k++) {
+        int i = k * B, nb = SQ_MIN(B, n - i), w;
+        r->ep_step = k;
+        if (k > 0 && interrupted(r))
+            return stop_here(r, epoch, e);
+        sq_make_batch(&r->train, r->idx + i, nb, r->mean, r->std, r->augment, &r->ep_rng, r->x,
+                      r->y);
         sq_qrun_progress(&r->q, epoch, c->epochs, r->opt.t, steps);
         sq_qrun_forward(&r->q);
-        const sq_real *z = sq_net_forward(&r->net, r->x, nb, 1, &rng);
-        loss += sq_softmax_xent(z, r->y, nb, r->net.classes, r->dlogits, &w) * nb;
-        wrong += w;
+        const sq_real *z = sq_net_forward(&r->net, r->x, nb, 1, &r->ep_rng);
+        double bl = sq_softmax_xent(z, r->y, nb, r->net.classes, r->dlogits, &w);
+        if (!isfinite(bl))
+            return diverged_loss(r, epoch, k, nb, bl, lr, e);
+        r->ep_loss += bl * nb;
+        r->ep_wrong += w;
         sq_net_backward(&r->net, r->dlogits);
         sq_qrun_backward(&r->q);
         sq_optim_step(&r->opt, &r->net, lr);
         sq_qrun_step(&r->q, &r->opt, lr);
         sq_qrun_after_step(&r->q);
         r->bn_batches++;
+        r->ep_step = k + 1;
+        if (periodic_due(r, k + 1) && save_state(r, e))
+            return -1;
         if (sq_now() - last > 0.2 || i + nb == n) {
-            progress(r, epoch, i + nb, n, loss / (i + nb), t0, bar);
+            progress(r, epoch, i + nb - first * B, n - first * B, r->ep_loss / (i + nb), t0, bar);
             last = sq_now();
         }
     }
     if (bar)
         fprintf(stderr, "\n");
-    *loss_out = loss / n;
-    *err_out = 100.0 * wrong / n;
-    return isfinite(*loss_out) ? 0 : -1;
+    r->ep_step = 0;
+    *loss_out = r->ep_loss / n;
+    *err_out = 100.0 * r->ep_wrong / n;
+    return 0;
 }
 
 /* Test error with the weights training computes with (soft) and with the
@@ -439,7 +791,8 @@ static void evaluate_both(run *r, double *soft, double *hard)
     sq_qrun_forward(&r->q);
 }
 
-static void write_quant_result(run *r, sq_yw *w)
+/* -1 when counting distinct values ran out of memory. */
+static int write_quant_result(run *r, sq_yw *w)
 {
     sq_qrun *q = &r->q;
     double packed = 0, floatsz = 4.0 * sq_net_param_count(&r->net);
@@ -462,7 +815,10 @@ static void write_quant_result(run *r, sq_yw *w)
             q->q->stats(t, &st);
         sq_yw_map_begin(w, t->name);
         sq_yw_int(w, "weights", (long long)t->n);
-        sq_yw_int(w, "distinct_values", (long long)sq_count_distinct(t->w, t->n));
+        size_t distinct = sq_count_distinct(t->w, t->n);
+        if (distinct == 0 && t->n > 0)
+            return -1;
+        sq_yw_int(w, "distinct_values", (long long)distinct);
         if (st.step > 0)
             sq_yw_num(w, "step", st.step);
         if (st.exponent != SQ_QEXP_NONE)
@@ -477,6 +833,7 @@ static void write_quant_result(run *r, sq_yw *w)
     packed += 4.0 * (sq_net_param_count(&r->net) - (r->quantized ? qn : 0));
     sq_yw_int(w, "model_bytes_packed", (long long)ceil(packed));
     sq_yw_int(w, "model_bytes_float", (long long)floatsz);
+    return 0;
 }
 
 static int write_result(run *r, sq_train_result *res, sq_err *e)
@@ -501,7 +858,10 @@ static int write_result(run *r, sq_train_result *res, sq_err *e)
     sq_yw_str(w, "dataset_sha256_test", r->test.sha256);
     sq_yw_int(w, "train_size", r->train.n);
     sq_yw_int(w, "test_size", r->test.n);
-    write_quant_result(r, w);
+    if (write_quant_result(r, w)) {
+        sq_yw_abort(w);
+        return sq_fail(e, "writing %s: out of memory counting distinct weight values", path);
+    }
     return sq_yw_close(w, e);
 }
 
@@ -582,12 +942,20 @@ static int finish(run *r, sq_train_result *res, sq_err *e)
 static int loop(run *r, sq_train_result *res, sq_err *e)
 {
     const sq_train_cfg *c = r->cfg;
-    if (r->epochs_done == 0 && sq_qrun_diagnostics(&r->q, c->out, 0, e))
+    if (!r->from_state && sq_qrun_diagnostics(&r->q, c->out, 0, e))
         return -1;
+    r->last_save = sq_now();
     for (int ep = r->epochs_done; ep < c->epochs; ep++) {
-        double t0 = sq_now(), lr = sq_sched_lr(&r->sched, c->lr, ep, c->epochs), loss, terr;
-        if (train_epoch(r, ep, lr, &loss, &terr))
-            return sq_fail(e, "training diverged in epoch %d (loss %g); lower --lr", ep + 1, loss);
+        double t0 = sq_now(), lr = sq_sched_lr(&r->sched, c->lr, ep, c->epochs), loss = 0, terr = 0;
+        int st = train_epoch(r, ep, lr, &loss, &terr, e);
+        if (st < 0)
+            return -1;
+        if (st > 0) {
+            res->epochs_done = r->epochs_done;
+            return 0;
+        }
+        if (check_epoch(r, ep, loss, lr, e))
+            return -1;
         double soft, hard;
         evaluate_both(r, &soft, &hard);
         double *m = r->metrics[ep];
@@ -608,7 +976,7 @@ static int loop(run *r, sq_train_result *res, sq_err *e)
             save_state(r, e))
             return -1;
         if (stop) {
-            memset(res, 0, sizeof *res);
+            r->status = SQ_TRAIN_STOPPED;
             res->epochs_done = r->epochs_done;
             return 0;
         }
@@ -629,19 +997,71 @@ static void run_free(run *r)
     sq_free(r->dlogits);
 }
 
+/* Files an atomic write of a killed process left behind
+ * (".NAME.tmp.PID.N.T", io/atomic.c): those of processes that are gone. */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *t = de->d_name[0] == '.' ? strstr(de->d_name, ".tmp.") : NULL;
+        char *end, path[1400];
+        if (!t)
+            continue;
+        long pid = strtol(t + 5, &end, 10);
+        if (end == t + 5 || *end != '.' || pid <= 0 || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path)
+            unlink(path);
+    }
+    closedir(d);
+}
+
+/* Before the first write: tidy what earlier runs in DIR left, and refuse to
+ * overwrite an unfinished run that --resume could continue. */
+static int prepare_dir(run *r, sq_err *e)
+{
+    const sq_train_cfg *c = r->cfg;
+    char state[1100], result[1100], div[1100], hist[1100];
+    path_in(state, sizeof state, c->out, "state.safetensors");
+    path_in(result, sizeof result, c->out, "result.yaml");
+    path_in(div, sizeof div, c->out, "diverged.yaml");
+    path_in(hist, sizeof hist, c->out, "hist");
+    remove_stale_temps(c->out);
+    remove_stale_temps(hist);
+    if (!c->resume && access(state, F_OK) == 0 && access(result, F_OK) != 0 &&
+        access(div, F_OK) != 0)
+        return sq_fail(e, "%s holds an unfinished run (state.safetensors): continue it with "
+                          "--resume, or start over with another --out (or delete the directory)",
+                       c->out);
+    if (!c->resume)
+        unlink(result); /* a new run: the old outcome no longer applies */
+    unlink(div);
+    return 0;
+}
+
 int sq_train(const sq_train_cfg *cfg, sq_train_result *res, sq_err *e)
 {
+    memset(res, 0, sizeof *res);
+    res->status = SQ_TRAIN_FAILED;
     if (cfg->epochs < 1 || cfg->epochs > 1000)
         return sq_fail(e, "--epochs %d: must be 1..1000", cfg->epochs);
     if (cfg->batch < 1 || cfg->eval_batch < 1)
         return sq_fail(e, "--batch %d: must be at least 1", cfg->batch);
-    if (!(cfg->lr > 0))
-        return sq_fail(e, "--lr %g: must be positive", cfg->lr);
+    if (!(cfg->lr > 0) || !isfinite(cfg->lr))
+        return sq_fail(e, "--lr %g: must be positive and finite", cfg->lr);
+    if (cfg->save_steps < 0 || !(cfg->save_minutes >= 0))
+        return sq_fail(e, "--save-steps %d, --save-minutes %g: must be >= 0", cfg->save_steps,
+                       cfg->save_minutes);
     openblas_set_num_threads(cfg->threads);
     run *r = sq_calloc(1, sizeof *r);
     if (!r)
         return sq_fail(e, "out of memory");
     r->cfg = cfg;
+    r->saved_at = -1;
     int rc = -1;
     if (sq_mkdir_p(cfg->out, e) || load_data(r, e) || setup(r, e))
         goto done;
@@ -652,11 +1072,17 @@ int sq_train(const sq_train_cfg *cfg, sq_train_result *res, sq_err *e)
         if (st == 1)
             sq_log(SQ_LOG_INFO, "no state in %s yet: starting from scratch\n", cfg->out);
     }
-    if (write_config(r, e))
+    if (prepare_dir(r, e) || write_config(r, e))
         goto done;
     sq_log(SQ_LOG_INFO, "%s on %s: %zu parameters, %d train / %d test images, %d epochs\n",
            cfg->model, cfg->data, sq_net_param_count(&r->net), r->train.n, r->test.n, cfg->epochs);
     rc = loop(r, res, e);
+    res->status = rc ? (r->status == SQ_TRAIN_DIVERGED ? SQ_TRAIN_DIVERGED : SQ_TRAIN_FAILED)
+                     : r->status;
+    res->signal = r->status == SQ_TRAIN_INTERRUPTED ? (int)*cfg->interrupt : 0;
+    res->stop_epoch = r->stop_epoch;
+    res->stop_step = r->stop_step;
+    res->epoch_steps = r->nbatches;
 done:
     run_free(r);
     sq_free(r);

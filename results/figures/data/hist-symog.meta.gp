@@ -1,0 +1,10 @@
+# written by symog report; loaded by plots/*.gp
+nlines = 3
+array title[3] = ['conv1', 'conv2', 'fc1']
+array style[3] = [10, 10, 10]
+nepochs = 3
+array epoch[3] = [0, 1, 2]
+last_epoch = 2
+nmodes = 3
+array mode[3] = [-1, 0, 1]
+xmax = 1.98333
