@@ -18,7 +18,7 @@ C.range = range
 -- colour and marker in every figure (plots/style.gp). BinaryConnect and BWN
 -- are binary (1 bit), TWN and TTQ ternary (2 bits): `only` keeps them at
 -- their one width when a grid crosses bit widths. The fixed-point STE uses
--- exactly SYMOG's default grid (MSE step doubled: shift=1), so the two
+-- exactly SYMOG's default grid (the MSE power-of-two step), so the two
 -- differ only in SYMOG's soft penalty. Post-training quantizes a float net
 -- once with the MSE power-of-two step.
 C.methods = {
@@ -29,7 +29,7 @@ C.methods = {
   { label = "TTQ", quantizer = "ttq", bits = 2, only = { bits = 2 }, style = 5 },
   { label = "DoReFa", quantizer = "dorefa", style = 6 },
   { label = "LSQ", quantizer = "lsq", only = { bits = range(2, 8) }, style = 7 },
-  { label = "fixed-point STE", quantizer = "fixedpoint", q = { shift = 1 },
+  { label = "fixed-point STE", quantizer = "fixedpoint", q = { shift = 0 },
     only = { bits = range(2, 8) }, style = 8 },
   { label = "post-training", quantizer = "posttrain", only = { bits = range(2, 8) }, style = 9 },
   { label = "SYMOG", quantizer = "symog", only = { bits = range(2, 8) }, style = 10 },

@@ -5,15 +5,15 @@ local C = include "_common.lua"
 experiment {
   name = "ablation-lambda",
   caption = "SYMOG at 2 bits, LeNet5-BN on Fashion-MNIST: the schedule of lambda(t)",
-  notes = "exp: lambda rises exponentially from 1e-6 to 1e3 over the first 85 % of the steps, " ..
-          "then held; linear: the same end points, linear; const: 1e3 from the first step (the " ..
+  notes = "exp: lambda rises exponentially from 1e-6 to 1e5 over the first 85 % of the steps, " ..
+          "then held; linear: the same end points, linear; const: 1e5 from the first step (the " ..
           "grid pulls before the task has shaped the weights).",
   base = C.ablation_base,
   axes = {
     variant = {
       { label = "exponential ramp (default)", q = { lambda = "exp" } },
       { label = "linear ramp", q = { lambda = "linear" } },
-      { label = "constant 1e3", q = { lambda = "const" } },
+      { label = "constant 1e5", q = { lambda = "const" } },
     },
   },
   profiles = C.lenet_profiles,

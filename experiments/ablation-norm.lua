@@ -12,7 +12,7 @@ experiment {
   axes = {
     variant = {
       { label = "mean per layer (default)", q = { norm = "mean" } },
-      { label = "sum, lambda / 1e6", q = { norm = "sum", lambda0 = 1e-12, lambdaT = 1e-3 } },
+      { label = "sum, lambda / 1e6", q = { norm = "sum", lambda0 = 1e-12, lambdaT = 1e-1 } },
     },
   },
   profiles = C.lenet_profiles,

@@ -10,7 +10,7 @@ experiment {
   caption = "CIFAR-10, weights at 2 bits (BinaryConnect and BWN: 1 bit; float: 32)",
   notes = "SGD momentum 0.9, lr 0.1 with a cosine schedule, weight decay 5e-4, batch 128, " ..
           "pad-4 crop and flip. SYMOG and the fixed-point STE on the power-of-two grid with the " ..
-          "MSE step doubled; first and last layers quantized.",
+          "MSE power-of-two step; first and last layers quantized.",
   base = C.cifar,
   axes = {
     data = { "cifar10" },

@@ -361,10 +361,17 @@ static int dense_block_head(sq_net *n)
 }
 
 /* conv2d's layouts: 16x16 outputs (P = 256) take the direct per-image
- * path, a 1x1 stride-1 conv there uses x as its columns (pointwise) */
-static int conv_direct(sq_net *n) { return sq_conv2d(n, "conv", 0, 3, 3, 1, 1, 1); }
+ * path, a 1x1 stride-1 conv there uses x as its columns (pointwise); a
+ * stride-1 3x3 or 5x5 conv needs more than 16 outputs to stay off the
+ * stencil path */
+static int conv_direct(sq_net *n) { return sq_conv2d(n, "conv", 0, 17, 3, 1, 1, 1); }
+static int conv_wide(sq_net *n) { return sq_conv2d(n, "conv", 0, 17, 3, 1, 0, 1); }
 static int conv_pointwise(sq_net *n) { return sq_conv2d(n, "conv", 0, 4, 1, 1, 0, 1); }
 static int conv_direct_s2(sq_net *n) { return sq_conv2d(n, "conv", 0, 2, 3, 2, 1, 0); }
+/* the stencil path's other kernels: 5x5, and paddings other than 1 */
+static int stencil_k5_p0(sq_net *n) { return sq_conv2d(n, "conv", 0, 7, 5, 1, 0, 1); }
+static int stencil_k5_p2(sq_net *n) { return sq_conv2d(n, "conv", 0, 3, 5, 1, 2, 0); }
+static int stencil_k3_p2(sq_net *n) { return sq_conv2d(n, "conv", 0, 4, 3, 1, 2, 1); }
 
 /* ---- DenseNet arrangements (engine/models/densenet.c) ------------------ */
 
@@ -492,13 +499,17 @@ static const gc_case cases[] = {
     {"conv-bn-relu-pool-fc eval", {2, 6, 6}, 3, lenet_like, 1, 0.02, 0, 0},
     {"densenet block", {2, 4, 5}, 2, dense_block, 0, 0.02, 0, 0},
     {"densenet block+head", {2, 4, 6}, 3, dense_block_head, 0, 0.02, 0, 0},
-    {"conv direct 16x16", {2, 16, 16}, 2, conv_direct, 0, 0, 0, 0},
-    {"conv direct 2 threads", {2, 16, 16}, 2, conv_direct, 0, 0, 0, 0, 2},
-    {"conv direct 3 threads B=4", {2, 16, 16}, 4, conv_direct, 0, 0, 0, 0, 3},
+    {"conv direct 16x16", {1, 16, 16}, 2, conv_direct, 0, 0, 0, 0},
+    {"conv direct 2 threads", {1, 16, 16}, 2, conv_direct, 0, 0, 0, 0, 2},
+    {"conv direct 3 threads B=4", {1, 16, 16}, 4, conv_direct, 0, 0, 0, 0, 3},
     {"conv pointwise 16x16", {3, 16, 16}, 2, conv_pointwise, 0, 0, 0, 0},
     {"conv pointwise 2 threads", {3, 16, 16}, 3, conv_pointwise, 0, 0, 0, 0, 2},
     {"conv direct s2 32x32", {2, 32, 32}, 2, conv_direct_s2, 0, 0, 0, 0},
-    {"conv batched 2 threads", {3, 5, 7}, 4, conv_s1_p0_bias, 0, 0, 0, 0, 2},
+    {"conv batched", {2, 5, 7}, 2, conv_wide, 0, 0, 0, 0},
+    {"conv batched 2 threads", {2, 5, 7}, 4, conv_wide, 0, 0, 0, 0, 2},
+    {"stencil 5x5 valid", {2, 9, 14}, 2, stencil_k5_p0, 0, 0, 0, 0},
+    {"stencil 5x5 same 2 threads", {2, 7, 11}, 3, stencil_k5_p2, 0, 0, 0, 0, 2},
+    {"stencil 3x3 padding 2", {3, 5, 6}, 2, stencil_k3_p2, 0, 0, 0, 0},
     {"dense layers basic x2", {3, 4, 5}, 3, dn_block2, 0, 0.02, 0, 0},
     {"dense layers basic eval", {3, 4, 5}, 3, dn_block2, 1, 0.02, 0, 0},
     {"dense layers bottleneck x2", {3, 4, 4}, 3, dn_bottleneck2, 0, 0.02, 0, 0},

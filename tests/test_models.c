@@ -424,6 +424,12 @@ static void test_conv_paths(void **state)
         {3, 5, 7, 13, 7, 3, 1, 1, 1, 0, "stencil 7x13, 7 outputs"},
         {4, 9, 14, 14, 16, 3, 1, 1, 0, 0, "stencil 14x14, 16 outputs"},
         {2, 3, 5, 3, 1, 3, 1, 1, 1, 0, "stencil 5x3, 1 output"},
+        {4, 3, 28, 28, 6, 5, 1, 0, 1, 0, "stencil 5x5 valid (LeNet conv1)"},
+        {5, 6, 12, 12, 16, 5, 1, 0, 1, 0, "stencil 5x5 valid (LeNet conv2)"},
+        {3, 4, 11, 19, 5, 5, 1, 2, 0, 0, "stencil 5x5 same"},
+        {3, 4, 9, 10, 7, 5, 1, 4, 1, 0, "stencil 5x5 padding 4"},
+        {3, 5, 9, 21, 3, 3, 1, 0, 1, 0, "stencil 3x3 valid"},
+        {3, 5, 6, 9, 8, 3, 1, 2, 0, 0, "stencil 3x3 padding 2"},
     };
     for (int threads = 1; threads <= 3; threads++)
         for (size_t i = 0; i < SQ_COUNT(cases); i++) {

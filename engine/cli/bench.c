@@ -235,16 +235,21 @@ static void gemm_bwd(void *p)
     sq_gemm(1, 0, r->K, r->N, r->M, 1, c->ga, r->K, c->gc, r->N, 0, (sq_real *)c->gb, r->N);
 }
 
-/* Best-of-reps GFLOP/s of a and b, timed alternately. */
+/* Best-of-reps GFLOP/s of a and b, timed alternately (one warm-up each,
+ * then rounds of a, b, a, b, ... for about `secs` in all). */
 static void alternate(void (*a)(void *), void (*b)(void *), bctx *c, double flops, double secs,
                       double *ga, double *gb)
 {
-    double ta = 1e30, tb = 1e30, m, best;
-    for (int round = 0; round < 3; round++) {
-        time_calls(a, c, secs / 6, 1, &m, &best);
-        ta = SQ_MIN(ta, best);
-        time_calls(b, c, secs / 6, 1, &m, &best);
-        tb = SQ_MIN(tb, best);
+    double ta = 1e30, tb = 1e30, t0 = sq_now();
+    a(c);
+    b(c);
+    for (int round = 0; round < 3 || (round < 12 && sq_now() - t0 < secs); round++) {
+        double s = sq_now();
+        a(c);
+        ta = SQ_MIN(ta, sq_now() - s);
+        s = sq_now();
+        b(c);
+        tb = SQ_MIN(tb, sq_now() - s);
     }
     *ga = flops / ta / 1e9;
     *gb = flops / tb / 1e9;
@@ -395,16 +400,16 @@ static void model_defaults(const char *m, sq_shape *in, int *batch)
 int cmd_bench(int argc, char **argv)
 {
     char out[512] = "results/bench", models[256] = "lenet5,lenet5-classic,vgg7,densenet40";
-    double secs = 3, layer_secs = 1;
+    double secs = 2, layer_secs = 0.4;
     int batch = 0, maxthreads = 2, layers = 1;
     const opt t[] = {
         {"out", OPT_STR, out, sizeof out, 0, 0, "DIR", "where bench.csv, layers.csv and bench.md go (default results/bench)"},
         {"models", OPT_STR, models, sizeof models, 0, 0, "LIST", "comma-separated models (default lenet5,lenet5-classic,vgg7,densenet40)"},
         {"batch", OPT_INT, &batch, 0, 0, 4096, "N", "batch size (default: 128 for LeNets, 64 for the CIFAR networks)"},
         {"threads", OPT_INT, &maxthreads, 0, 1, 256, "N", "measure 1..N threads (default 2)"},
-        {"seconds", OPT_NUM, &secs, 0, 0.1, 600, "S", "time per throughput measurement (default 3)"},
+        {"seconds", OPT_NUM, &secs, 0, 0.1, 600, "S", "time per throughput measurement (default 2, at least 2 steps)"},
         {"layers", OPT_INT, &layers, 0, 0, 1, "0|1", "time every convolution against sgemm at N threads (default 1)"},
-        {"layer-seconds", OPT_NUM, &layer_secs, 0, 0.05, 60, "S", "time per layer and direction (default 1)"},
+        {"layer-seconds", OPT_NUM, &layer_secs, 0, 0.01, 60, "S", "time per layer and direction, 3 to 12 alternations (default 0.4)"},
     };
     int rc = opts_parse(t, sizeof t / sizeof t[0], argc, argv, 2,
                         "usage: symog bench [OPTIONS]\n\nThroughput on synthetic data; "

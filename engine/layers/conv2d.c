@@ -25,13 +25,14 @@
  * A 1x1 convolution with stride 1 and no padding in the direct layout uses
  * x itself as col and adds W^T dy straight into dx (no unfold, no fold).
  *
- * A 3x3 stride-1 "same" convolution with few output channels (DenseNet's
- * growth-rate layers: 12 outputs from hundreds of inputs) is a poor GEMM
- * (M = 12: each unfolded element feeds 24 FLOPs, so im2col, packing and
- * col2im dominate). It takes the stencil path instead: the images are
- * zero-padded once and register-blocked kernels compute forward, dx (the
- * same kernel on padded dy with the flipped, transposed weights) and dW
- * (dy times shifted rows, summed in vector registers) with no unfolding.
+ * A stride-1 3x3 or 5x5 convolution with few output channels (DenseNet's
+ * growth-rate layers: 12 outputs from hundreds of inputs; the classic
+ * LeNet's 6 and 16) is a poor GEMM (M = 12: each unfolded element feeds 24
+ * FLOPs, so im2col, packing and col2im dominate). It takes the stencil
+ * path instead: the images are zero-padded once and register-blocked
+ * kernels compute forward, dx (the same kernel on padded dy with the
+ * flipped, transposed weights) and dW (dy times shifted rows, summed in
+ * vector registers) with no unfolding.
  *
  * OpenBLAS (the pthread build) is switched to one thread while a layer runs
  * and restored afterwards: its own thread pool and OpenMP's would otherwise
@@ -55,7 +56,8 @@
 /* Output maps of at least this many pixels use the direct layout. */
 #define P_DIRECT 256
 #define MAX_CHUNK 256
-/* 3x3 same convolutions with at most this many outputs use the stencil. */
+/* Stride-1 3x3 and 5x5 convolutions (padding below k) with at most this
+ * many outputs use the stencil. */
 #define STENCIL_MAX_O 16
 
 typedef struct geom {
@@ -73,7 +75,7 @@ static geom geometry(const sq_node *nd)
     g.P = g.Ho * g.Wo;
     g.direct = g.P >= P_DIRECT;
     g.pointwise = g.direct && g.k == 1 && g.s == 1 && g.p == 0;
-    g.stencil = g.k == 3 && g.s == 1 && g.p == 1 && g.O <= STENCIL_MAX_O;
+    g.stencil = (g.k == 3 || g.k == 5) && g.s == 1 && g.p < g.k && g.O <= STENCIL_MAX_O;
     return g;
 }
 
@@ -387,7 +389,7 @@ static int thread_count(void)
 #endif
 }
 
-/* ---- the stencil path: 3x3, stride 1, padding 1, few outputs ------------ */
+/* ---- the stencil path: k x k (3 or 5), stride 1, narrow outputs --------- */
 
 /* GCC keeps a*b+c unfused under -std=c11; these kernels want FMAs. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -409,97 +411,110 @@ enum { VL = VBYTES / sizeof(sq_real), OB = 6 /* output channels per block */ };
 /* Unaligned vector load and store (macros: no vector passes a call). */
 #define VLD(v, p) memcpy(&(v), (p), sizeof(vec))
 #define VST(p, v) memcpy((p), &(v), sizeof(vec))
+#define UNROLL _Pragma("GCC unroll 32")
 
 static int round_ob(int n) { return (n + OB - 1) / OB * OB; }
 
-/* Padded planes: (H+2) rows of W+2. */
-static size_t pplane(const geom *g) { return (size_t)(g->H + 2) * (g->W + 2); }
-
-/* src [n, H, W] -> dst [n, H+2, W+2] with a zero border. */
-static void pad_planes(const sq_real *src, int n, int H, int W, sq_real *dst)
+/* src [n, H, W] -> dst [n, H+2q, W+2q] with a zero border of q. */
+static void pad_planes(const sq_real *src, int n, int H, int W, int q, sq_real *dst)
 {
-    int Wp = W + 2;
+    int Wp = W + 2 * q;
     for (int c = 0; c < n; c++) {
-        sq_real *d = dst + (size_t)c * (H + 2) * Wp;
-        memset(d, 0, sizeof(sq_real) * Wp);
+        sq_real *d = dst + (size_t)c * (H + 2 * q) * Wp;
+        memset(d, 0, sizeof(sq_real) * Wp * q);
         for (int h = 0; h < H; h++) {
-            sq_real *r = d + (size_t)(h + 1) * Wp;
-            r[0] = r[W + 1] = 0;
-            memcpy(r + 1, src + ((size_t)c * H + h) * W, sizeof(sq_real) * W);
+            sq_real *r = d + (size_t)(h + q) * Wp;
+            for (int i = 0; i < q; i++)
+                r[i] = r[W + q + i] = 0;
+            memcpy(r + q, src + ((size_t)c * H + h) * W, sizeof(sq_real) * W);
         }
-        memset(d + (size_t)(H + 1) * Wp, 0, sizeof(sq_real) * Wp);
+        memset(d + (size_t)(H + q) * Wp, 0, sizeof(sq_real) * Wp * q);
     }
 }
 
 /* The accumulators of OB output channels x NV vectors of one output row,
- * over all Ci input channels and 9 taps. in: padded row oh at column ow;
- * wt [Ci*9][CoP] (tap-major, the block's channels contiguous). The loops
- * over channels and vectors are unrolled so the OB*NV sums stay in
- * registers (12 of the 16 for NV = 2). */
-#define UNROLL _Pragma("GCC unroll 8")
-#define STENCIL_BLOCK(NV)                                                               \
-    FMA_KERNEL static void stencil_block##NV(const sq_real *in, size_t plane, int Wp,  \
-                                              int Ci, const sq_real *wt, int CoP,      \
-                                              vec acc[OB][2])                          \
-    {                                                                                  \
-        vec a[OB][NV];                                                                 \
-        UNROLL for (int o = 0; o < OB; o++)                                            \
-            UNROLL for (int v = 0; v < NV; v++)                                        \
-                a[o][v] = (vec){0};                                                    \
-        for (int c = 0; c < Ci; c++) {                                                 \
-            const sq_real *r = in + c * plane, *w = wt + (size_t)c * 9 * CoP;          \
-            UNROLL for (int t = 0; t < 9; t++) {                                       \
-                const sq_real *rt = r + (t / 3) * Wp + t % 3, *wt9 = w + t * CoP;      \
-                vec x[NV];                                                             \
-                UNROLL for (int v = 0; v < NV; v++)                                    \
-                    VLD(x[v], rt + v * VL);                                            \
-                UNROLL for (int o = 0; o < OB; o++)                                    \
-                    UNROLL for (int v = 0; v < NV; v++)                                \
-                        a[o][v] += wt9[o] * x[v];                                      \
-            }                                                                          \
-        }                                                                              \
-        UNROLL for (int o = 0; o < OB; o++)                                            \
-            UNROLL for (int v = 0; v < NV; v++)                                        \
-                acc[o][v] = a[o][v];                                                   \
+ * over all Ci input channels and the KK x KK taps. in: input row oh at
+ * column ow; wt [Ci*KK*KK][CoP] (tap-major, the block's channels
+ * contiguous). Unrolled so the OB*NV sums stay in registers (12 of the 16
+ * for NV = 2); each tap costs NV loads, OB broadcasts and OB*NV FMAs. */
+#define STENCIL_BLOCK(NV, KK)                                                           \
+    FMA_KERNEL static void stencil_b##NV##_##KK(const sq_real *in, size_t plane, int Wp, \
+                                                 int Ci, const sq_real *wt, int CoP,    \
+                                                 vec acc[OB][2])                        \
+    {                                                                                   \
+        vec a[OB][NV];                                                                  \
+        UNROLL for (int o = 0; o < OB; o++)                                             \
+            UNROLL for (int v = 0; v < NV; v++)                                         \
+                a[o][v] = (vec){0};                                                     \
+        for (int c = 0; c < Ci; c++) {                                                  \
+            const sq_real *r = in + c * plane, *w = wt + (size_t)c * KK * KK * CoP;     \
+            UNROLL for (int t = 0; t < KK * KK; t++) {                                  \
+                const sq_real *rt = r + (t / KK) * Wp + t % KK, *wk = w + t * CoP;      \
+                vec x[NV];                                                              \
+                UNROLL for (int v = 0; v < NV; v++)                                     \
+                    VLD(x[v], rt + v * VL);                                             \
+                UNROLL for (int o = 0; o < OB; o++)                                     \
+                    UNROLL for (int v = 0; v < NV; v++)                                 \
+                        a[o][v] += wk[o] * x[v];                                        \
+            }                                                                           \
+        }                                                                               \
+        UNROLL for (int o = 0; o < OB; o++)                                             \
+            UNROLL for (int v = 0; v < NV; v++)                                         \
+                acc[o][v] = a[o][v];                                                    \
     }
-STENCIL_BLOCK(1)
-STENCIL_BLOCK(2)
+STENCIL_BLOCK(1, 3)
+STENCIL_BLOCK(2, 3)
+STENCIL_BLOCK(1, 5)
+STENCIL_BLOCK(2, 5)
 
-/* out [Co, H, W] = (or += when add) the 3x3 correlation of in [Ci, H+2, W+2]
- * (zero border) with wt [Ci*9][CoP] (CoP = Co rounded up to OB, zeros). */
-static void stencil(const sq_real *in, int Ci, int H, int W, const sq_real *wt, int Co,
+typedef void (*block_fn)(const sq_real *, size_t, int, int, const sq_real *, int, vec[OB][2]);
+
+/* out [Co, Ho, Wo] = (or += when add) the k x k valid correlation of
+ * in [Ci, Hp, Wp] with wt [Ci*k*k][CoP] (CoP = Co rounded up to OB, zeros);
+ * Ho = Hp-k+1, Wo = Wp-k+1. */
+static void stencil(const sq_real *in, int Ci, int Hp, int Wp, int k, const sq_real *wt, int Co,
                     sq_real *out, int add)
 {
-    int Wp = W + 2, CoP = round_ob(Co);
-    size_t plane = (size_t)(H + 2) * Wp;
+    int Ho = Hp - k + 1, Wo = Wp - k + 1, CoP = round_ob(Co), kk = k * k;
+    size_t plane = (size_t)Hp * Wp, ohw = (size_t)Ho * Wo;
+    block_fn b1 = k == 3 ? stencil_b1_3 : stencil_b1_5, b2 = k == 3 ? stencil_b2_3 : stencil_b2_5;
     vec acc[OB][2];
     for (int o0 = 0; o0 < Co; o0 += OB) {
         int on = SQ_MIN(OB, Co - o0);
-        for (int oh = 0; oh < H; oh++) {
+        for (int oh = 0; oh < Ho; oh++) {
             const sq_real *row = in + (size_t)oh * Wp;
-            sq_real *orow = out + ((size_t)o0 * H + oh) * W;
-            for (int ow = 0; ow < W;) {
-                int nv = W - ow >= 2 * VL ? 2 : W - ow >= VL ? 1 : 0;
-                if (nv == 0) { /* fewer than VL pixels left: scalar */
+            sq_real *orow = out + ((size_t)o0 * Ho + oh) * Wo;
+            for (int ow = 0; ow < Wo;) {
+                int nv = Wo - ow >= 2 * VL ? 2 : Wo - ow >= VL ? 1 : 0;
+                if (nv == 0 && Wo >= VL) {
+                    /* the last Wo-ow pixels: a vector ending at the row's end,
+                     * of which only the lanes not stored yet are kept */
+                    int from = Wo - VL;
+                    b1(row + from, plane, Wp, Ci, wt + o0, CoP, acc);
                     for (int o = 0; o < on; o++)
-                        for (int i = ow; i < W; i++) {
+                        for (int i = ow; i < Wo; i++) {
+                            sq_real *d = orow + o * ohw + i;
+                            *d = (add ? *d : 0) + acc[o][0][i - from];
+                        }
+                    break;
+                }
+                if (nv == 0) { /* a row narrower than one vector: scalar */
+                    for (int o = 0; o < on; o++)
+                        for (int i = ow; i < Wo; i++) {
                             sq_real s = 0;
                             for (int c = 0; c < Ci; c++)
-                                for (int t = 0; t < 9; t++)
-                                    s += wt[((size_t)c * 9 + t) * CoP + o0 + o] *
-                                         row[c * plane + (size_t)(t / 3) * Wp + i + t % 3];
-                            sq_real *d = orow + (size_t)o * H * W + i;
+                                for (int t = 0; t < kk; t++)
+                                    s += wt[((size_t)c * kk + t) * CoP + o0 + o] *
+                                         row[c * plane + (size_t)(t / k) * Wp + i + t % k];
+                            sq_real *d = orow + o * ohw + i;
                             *d = add ? *d + s : s;
                         }
                     break;
                 }
-                if (nv == 2)
-                    stencil_block2(row + ow, plane, Wp, Ci, wt + o0, CoP, acc);
-                else
-                    stencil_block1(row + ow, plane, Wp, Ci, wt + o0, CoP, acc);
+                (nv == 2 ? b2 : b1)(row + ow, plane, Wp, Ci, wt + o0, CoP, acc);
                 for (int o = 0; o < on; o++)
                     for (int v = 0; v < nv; v++) {
-                        sq_real *d = orow + (size_t)o * H * W + ow + v * VL;
+                        sq_real *d = orow + o * ohw + ow + v * VL;
                         vec old;
                         if (add) {
                             VLD(old, d);
@@ -513,107 +528,146 @@ static void stencil(const sq_real *in, int Ci, int H, int W, const sq_real *wt, 
     }
 }
 
-/* dw [O][C][9] += sum over pixels of dy [O, H, W] times the shifted rows of
- * xp [C, H+2, W+2], for input channels [c0, c1). Blocks of 4 outputs x 3
- * taps of one kernel row stay in vector registers. */
-FMA_KERNEL static void stencil_dw(const sq_real *xp, const sq_real *dy, int H, int W, int O,
-                                  int C, int c0, int c1, sq_real *dw)
+/* dw [O][C][k*k] += sum over output pixels of dy [O, Ho, Wo] times the
+ * shifted rows of xp [C, Hp, Wp], for input channels [c0, c1). Blocks of 4
+ * outputs x 3 taps of one kernel row stay in vector registers (a block
+ * past O or past the row's taps recomputes a valid one and drops it). */
+FMA_KERNEL static void stencil_dw(const sq_real *xp, int Hp, int Wp, int k, const sq_real *dy,
+                                  int Ho, int Wo, int O, int C, int c0, int c1, sq_real *dw)
 {
     enum { WB = 4 };
-    int Wp = W + 2, nvec = W / VL * VL;
-    size_t plane = (size_t)(H + 2) * Wp, hw = (size_t)H * W;
+    int nvec = Wo / VL * VL, kk = k * k, tail = Wo >= VL && nvec < Wo;
+    size_t plane = (size_t)Hp * Wp, hw = (size_t)Ho * Wo;
+    vec mask; /* the tail: a vector ending at the row's end, its new lanes */
+    for (int l = 0; l < VL; l++)
+        mask[l] = l >= VL - (Wo - nvec) ? 1 : 0;
     for (int c = c0; c < c1; c++)
-        for (int ki = 0; ki < 3; ki++)
-            for (int o0 = 0; o0 < O; o0 += WB) {
-                const sq_real *d[WB];
-                for (int o = 0; o < WB; o++) /* past O: reuse the last row, drop the sums */
-                    d[o] = dy + (size_t)SQ_MIN(o0 + o, O - 1) * hw;
-                vec a[WB][3];
-                sq_real s[WB][3];
-                memset(a, 0, sizeof a);
-                memset(s, 0, sizeof s);
-                for (int oh = 0; oh < H; oh++) {
-                    const sq_real *xr = xp + c * plane + (size_t)(oh + ki) * Wp;
-                    size_t ro = (size_t)oh * W;
-                    for (int ow = 0; ow < nvec; ow += VL) {
-                        vec x0, x1, x2;
-                        VLD(x0, xr + ow);
-                        VLD(x1, xr + ow + 1);
-                        VLD(x2, xr + ow + 2);
-                        UNROLL for (int o = 0; o < WB; o++) {
-                            vec dv;
-                            VLD(dv, d[o] + ro + ow);
-                            a[o][0] += dv * x0;
-                            a[o][1] += dv * x1;
-                            a[o][2] += dv * x2;
+        for (int ki = 0; ki < k; ki++)
+            for (int kj0 = 0; kj0 < k; kj0 += 3)
+                for (int o0 = 0; o0 < O; o0 += WB) {
+                    const sq_real *d[WB];
+                    int j[3];
+                    for (int o = 0; o < WB; o++)
+                        d[o] = dy + (size_t)SQ_MIN(o0 + o, O - 1) * hw;
+                    for (int t = 0; t < 3; t++)
+                        j[t] = SQ_MIN(kj0 + t, k - 1);
+                    vec a[WB][3];
+                    sq_real s[WB][3];
+                    memset(a, 0, sizeof a);
+                    memset(s, 0, sizeof s);
+                    for (int oh = 0; oh < Ho; oh++) {
+                        const sq_real *xr = xp + c * plane + (size_t)(oh + ki) * Wp;
+                        size_t ro = (size_t)oh * Wo;
+                        for (int ow = 0; ow < nvec; ow += VL) {
+                            vec x0, x1, x2;
+                            VLD(x0, xr + ow + j[0]);
+                            VLD(x1, xr + ow + j[1]);
+                            VLD(x2, xr + ow + j[2]);
+                            UNROLL for (int o = 0; o < WB; o++) {
+                                vec dv;
+                                VLD(dv, d[o] + ro + ow);
+                                a[o][0] += dv * x0;
+                                a[o][1] += dv * x1;
+                                a[o][2] += dv * x2;
+                            }
+                        }
+                        if (tail) {
+                            int ow = Wo - VL;
+                            vec x0, x1, x2;
+                            VLD(x0, xr + ow + j[0]);
+                            VLD(x1, xr + ow + j[1]);
+                            VLD(x2, xr + ow + j[2]);
+                            UNROLL for (int o = 0; o < WB; o++) {
+                                vec dv;
+                                VLD(dv, d[o] + ro + ow);
+                                dv *= mask;
+                                a[o][0] += dv * x0;
+                                a[o][1] += dv * x1;
+                                a[o][2] += dv * x2;
+                            }
+                        } else {
+                            for (int ow = nvec; ow < Wo; ow++)
+                                for (int o = 0; o < WB; o++)
+                                    for (int t = 0; t < 3; t++)
+                                        s[o][t] += d[o][ro + ow] * xr[ow + j[t]];
                         }
                     }
-                    for (int ow = nvec; ow < W; ow++)
-                        for (int o = 0; o < WB; o++)
-                            for (int kj = 0; kj < 3; kj++)
-                                s[o][kj] += d[o][ro + ow] * xr[ow + kj];
+                    for (int o = 0; o < WB && o0 + o < O; o++)
+                        for (int t = 0; t < 3 && kj0 + t < k; t++) {
+                            sq_real sum = s[o][t];
+                            for (int l = 0; l < VL; l++)
+                                sum += a[o][t][l];
+                            dw[((size_t)(o0 + o) * C + c) * kk + ki * k + kj0 + t] += sum;
+                        }
                 }
-                for (int o = 0; o < WB && o0 + o < O; o++)
-                    for (int kj = 0; kj < 3; kj++) {
-                        sq_real t = s[o][kj];
-                        for (int l = 0; l < VL; l++)
-                            t += a[o][kj][l];
-                        dw[((size_t)(o0 + o) * C + c) * 9 + ki * 3 + kj] += t;
-                    }
-            }
+}
+
+/* Sizes of the stencil path: x padded by p, dy by k-1-p (dx is the full
+ * correlation of dy with the flipped kernel). */
+static int xpad_h(const geom *g) { return g->H + 2 * g->p; }
+static int xpad_w(const geom *g) { return g->W + 2 * g->p; }
+static int dpad(const geom *g) { return g->k - 1 - g->p; }
+static size_t xplane(const geom *g) { return (size_t)xpad_h(g) * xpad_w(g); }
+static size_t dplane(const geom *g)
+{
+    return (size_t)(g->Ho + 2 * dpad(g)) * (g->Wo + 2 * dpad(g));
 }
 
 /* Scratch of the stencil path: the weights for forward [K][OP] and for dx
- * [O*9][CP], then the padded x of every image and the padded dy. */
+ * [O*k*k][CP], then the padded x of every image and the padded dy. */
 static size_t stencil_fixed(const geom *g)
 {
-    return (size_t)g->K * round_ob(g->O) + (size_t)g->O * 9 * round_ob(g->C);
+    return (size_t)g->K * round_ob(g->O) + (size_t)g->O * g->k * g->k * round_ob(g->C);
 }
 
-static size_t stencil_per_image(const geom *g) { return (size_t)(g->C + g->O) * pplane(g); }
+static size_t stencil_per_image(const geom *g)
+{
+    return (size_t)g->C * xplane(g) + (size_t)g->O * dplane(g);
+}
 
 static void stencil_layer(sq_node *nd, int backward)
 {
     geom g = geometry(nd);
-    int B = nd->B, OP = round_ob(g.O), CP = round_ob(g.C);
+    int B = nd->B, OP = round_ob(g.O), CP = round_ob(g.C), kk = g.k * g.k, q = dpad(&g);
     int T = SQ_MAX(1, SQ_MIN(nd->threads, B));
     (void)T; /* unused without OpenMP */
     const sq_real *w = nd->p[0].wq, *bias = nd->bias ? nd->p[1].wq : NULL;
-    sq_real *wf = nd->ws, *wd = wf + (size_t)g.K * OP, *xp = wd + (size_t)g.O * 9 * CP;
-    sq_real *dyp = xp + (size_t)B * g.C * pplane(&g);
+    sq_real *wf = nd->ws, *wd = wf + (size_t)g.K * OP, *xp = wd + (size_t)g.O * kk * CP;
+    sq_real *dyp = xp + (size_t)B * g.C * xplane(&g);
     size_t xs = (size_t)g.C * g.H * g.W, ys = (size_t)g.O * g.P;
-    if (!backward) { /* wf[(c*9+t)][o] = W[o][c][t] */
+    size_t xps = (size_t)g.C * xplane(&g), dps = (size_t)g.O * dplane(&g);
+    if (!backward) { /* wf[(c*kk+t)][o] = W[o][c][t] */
         memset(wf, 0, sizeof(sq_real) * g.K * OP);
         for (int o = 0; o < g.O; o++)
-            for (int k = 0; k < g.K; k++)
-                wf[(size_t)k * OP + o] = w[(size_t)o * g.K + k];
-    } else { /* wd[(o*9+t)][c] = W[o][c][8-t]: dx is dy correlated with the flip */
-        memset(wd, 0, sizeof(sq_real) * g.O * 9 * CP);
+            for (int i = 0; i < g.K; i++)
+                wf[(size_t)i * OP + o] = w[(size_t)o * g.K + i];
+    } else { /* wd[(o*kk+t)][c] = W[o][c][kk-1-t]: the flipped kernel */
+        memset(wd, 0, sizeof(sq_real) * g.O * kk * CP);
         for (int o = 0; o < g.O; o++)
             for (int c = 0; c < g.C; c++)
-                for (int t = 0; t < 9; t++)
-                    wd[((size_t)o * 9 + t) * CP + c] = w[((size_t)o * g.C + c) * 9 + 8 - t];
+                for (int t = 0; t < kk; t++)
+                    wd[((size_t)o * kk + t) * CP + c] = w[((size_t)o * g.C + c) * kk + kk - 1 - t];
     }
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = thread_id(), nt = thread_count(), i0 = B * t / nt, i1 = B * (t + 1) / nt;
         for (int b = i0; b < i1; b++)
-            pad_planes(nd->x[0] + b * xs, g.C, g.H, g.W, xp + (size_t)b * g.C * pplane(&g));
+            pad_planes(nd->x[0] + b * xs, g.C, g.H, g.W, g.p, xp + b * xps);
         for (int b = i0; b < i1 && !backward; b++) {
             sq_real *y = nd->y + b * ys;
-            stencil(xp + (size_t)b * g.C * pplane(&g), g.C, g.H, g.W, wf, g.O, y, 0);
+            stencil(xp + b * xps, g.C, xpad_h(&g), xpad_w(&g), g.k, wf, g.O, y, 0);
             for (int o = 0; bias && o < g.O; o++)
                 for (int i = 0; i < g.P; i++)
                     y[(size_t)o * g.P + i] += bias[o];
         }
         if (backward) {
             for (int b = i0; b < i1 && nd->dx[0]; b++)
-                pad_planes(nd->dy + b * ys, g.O, g.H, g.W, dyp + (size_t)b * g.O * pplane(&g));
+                pad_planes(nd->dy + b * ys, g.O, g.Ho, g.Wo, q, dyp + b * dps);
 #pragma omp barrier
             int c0 = g.C * t / nt, c1 = g.C * (t + 1) / nt;
             for (int b = 0; b < B; b++)
-                stencil_dw(xp + (size_t)b * g.C * pplane(&g), nd->dy + b * ys, g.H, g.W, g.O,
-                           g.C, c0, c1, nd->p[0].g);
+                stencil_dw(xp + b * xps, xpad_h(&g), xpad_w(&g), g.k, nd->dy + b * ys, g.Ho,
+                           g.Wo, g.O, g.C, c0, c1, nd->p[0].g);
             for (int o = g.O * t / nt; bias && o < g.O * (t + 1) / nt; o++) {
                 double sum = 0;
                 for (int b = 0; b < B; b++)
@@ -622,7 +676,7 @@ static void stencil_layer(sq_node *nd, int backward)
                 nd->p[1].g[o] += (sq_real)sum;
             }
             for (int b = i0; b < i1 && nd->dx[0]; b++)
-                stencil(dyp + (size_t)b * g.O * pplane(&g), g.O, g.H, g.W, wd, g.C,
+                stencil(dyp + b * dps, g.O, g.Ho + 2 * q, g.Wo + 2 * q, g.k, wd, g.C,
                         nd->dx[0] + b * xs, 1);
         }
     }

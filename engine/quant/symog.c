@@ -41,8 +41,8 @@ static const sq_qoption options[O_COUNT] = {
     [O_STEP] = {"step", SQ_QOPT_ENUM, "mse", 0, 0, "mse|range|free",
                 "mse: power-of-two step of least squared error; range: outer mode covers max|w|; "
                 "free: real MSE step (ablation)"},
-    [O_SHIFT] = {"shift", SQ_QOPT_INT, "1", -4, 4, NULL,
-                 "multiply the chosen step by 2^shift (1: twice the MSE step)"},
+    [O_SHIFT] = {"shift", SQ_QOPT_INT, "0", -4, 4, NULL,
+                 "multiply the chosen step by 2^shift (0: the MSE step itself)"},
     [O_FMIN] = {"fmin", SQ_QOPT_INT, "-4", -30, 30, NULL, "smallest fractional length searched"},
     [O_FMAX] = {"fmax", SQ_QOPT_INT, "16", -30, 30, NULL, "largest fractional length searched"},
     [O_REEST] = {"reestimate", SQ_QOPT_ENUM, "once", 0, 0, "once|epoch",
@@ -57,7 +57,9 @@ static const sq_qoption options[O_COUNT] = {
     [O_LAMBDA] = {"lambda", SQ_QOPT_ENUM, "exp", 0, 0, "exp|linear|const",
                   "how lambda rises from lambda0 to lambdaT"},
     [O_LAMBDA0] = {"lambda0", SQ_QOPT_NUM, "1e-6", 0, 1e12, NULL, "lambda at the first step"},
-    [O_LAMBDAT] = {"lambdaT", SQ_QOPT_NUM, "1e3", 0, 1e12, NULL, "lambda at the end of the ramp"},
+    [O_LAMBDAT] = {"lambdaT", SQ_QOPT_NUM, "1e5", 0, 1e12, NULL,
+                   "lambda at the end of the ramp (1e5: with norm=mean and SGD the largest layer "
+                   "must still converge onto the grid)"},
     [O_RAMP] = {"ramp", SQ_QOPT_NUM, "0.85", 0.01, 1, NULL,
                 "share of all steps over which lambda rises; held after"},
     [O_SHRINK] = {"shrink", SQ_QOPT_NUM, "0.75", 0, 0.99, NULL,
