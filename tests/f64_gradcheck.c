@@ -362,8 +362,8 @@ static int dense_block_head(sq_net *n)
 
 /* conv2d's layouts: 16x16 outputs (P = 256) take the direct per-image
  * path, a 1x1 stride-1 conv there uses x as its columns (pointwise); a
- * stride-1 3x3 or 5x5 conv needs more than 16 outputs to stay off the
- * stencil path */
+ * stride-1 3x3 or 5x5 conv with 17..64 outputs takes the stencil forward
+ * and the GEMM path backward (stride 2 keeps both on GEMM) */
 static int conv_direct(sq_net *n) { return sq_conv2d(n, "conv", 0, 17, 3, 1, 1, 1); }
 static int conv_wide(sq_net *n) { return sq_conv2d(n, "conv", 0, 17, 3, 1, 0, 1); }
 static int conv_pointwise(sq_net *n) { return sq_conv2d(n, "conv", 0, 4, 1, 1, 0, 1); }
@@ -499,14 +499,14 @@ static const gc_case cases[] = {
     {"conv-bn-relu-pool-fc eval", {2, 6, 6}, 3, lenet_like, 1, 0.02, 0, 0},
     {"densenet block", {2, 4, 5}, 2, dense_block, 0, 0.02, 0, 0},
     {"densenet block+head", {2, 4, 6}, 3, dense_block_head, 0, 0.02, 0, 0},
-    {"conv direct 16x16", {1, 16, 16}, 2, conv_direct, 0, 0, 0, 0},
-    {"conv direct 2 threads", {1, 16, 16}, 2, conv_direct, 0, 0, 0, 0, 2},
-    {"conv direct 3 threads B=4", {1, 16, 16}, 4, conv_direct, 0, 0, 0, 0, 3},
+    {"conv 17 out: direct bwd", {1, 16, 16}, 2, conv_direct, 0, 0, 0, 0},
+    {"conv 17 out: 2 threads", {1, 16, 16}, 2, conv_direct, 0, 0, 0, 0, 2},
+    {"conv 17 out: 3 threads B=4", {1, 16, 16}, 4, conv_direct, 0, 0, 0, 0, 3},
     {"conv pointwise 16x16", {3, 16, 16}, 2, conv_pointwise, 0, 0, 0, 0},
     {"conv pointwise 2 threads", {3, 16, 16}, 3, conv_pointwise, 0, 0, 0, 0, 2},
     {"conv direct s2 32x32", {2, 32, 32}, 2, conv_direct_s2, 0, 0, 0, 0},
-    {"conv batched", {2, 5, 7}, 2, conv_wide, 0, 0, 0, 0},
-    {"conv batched 2 threads", {2, 5, 7}, 4, conv_wide, 0, 0, 0, 0, 2},
+    {"conv 17 out: batched bwd", {2, 5, 7}, 2, conv_wide, 0, 0, 0, 0},
+    {"conv 17 out: batched 2 thr", {2, 5, 7}, 4, conv_wide, 0, 0, 0, 0, 2},
     {"stencil 5x5 valid", {2, 9, 14}, 2, stencil_k5_p0, 0, 0, 0, 0},
     {"stencil 5x5 same 2 threads", {2, 7, 11}, 3, stencil_k5_p2, 0, 0, 0, 0, 2},
     {"stencil 3x3 padding 2", {3, 5, 6}, 2, stencil_k3_p2, 0, 0, 0, 0},

@@ -6,7 +6,8 @@
  *   - tensor names (PyTorch's, unique, none truncated), the classes
  *     following the dataset, clear refusals of inputs too small;
  *   - conv2d's fast paths (direct, pointwise, batched; several chunks; 1-3
- *     threads) against a naive convolution, forward and backward;
+ *     threads; the stencil kernels) against a naive convolution, forward
+ *     and backward; the 2x2 max-pool fast path's tie and NaN rule;
  *   - a one-batch overfit per model: the loss halves within a few dozen
  *     steps on 16 images;
  *   - equivalence with PyTorch: random weights and statistics, a random
@@ -405,20 +406,21 @@ static void check_conv(const conv_case *c)
 }
 
 /* Shapes that reach every layout of conv2d.c with several chunks per batch
- * (its scratch holds 8M reals) and batches that do not divide evenly; the
- * GEMM layouts need more than 16 outputs for 3x3 same convolutions, which
- * otherwise take the stencil path (whose cases have widths with scalar
- * tails and output counts that are not a multiple of its block of 6). */
+ * (its scratch holds 8M reals) and batches that do not divide evenly. A
+ * stride-1 3x3 or 5x5 convolution takes the stencil path forward up to 64
+ * outputs and backward up to 16, so the GEMM layouts need 65 outputs there;
+ * the stencil cases have widths with vector tails, rows narrower than two
+ * vectors (paired), and output counts that are not a multiple of its 6. */
 static void test_conv_paths(void **state)
 {
     static const conv_case cases[] = {
-        {20, 64, 32, 32, 20, 3, 1, 1, 1, 0, "direct, 2 chunks"},
+        {15, 64, 32, 32, 65, 3, 1, 1, 1, 0, "direct, 2 chunks"},
         {5, 16, 32, 32, 8, 3, 2, 1, 0, 0, "direct, stride 2"},
         {7, 32, 16, 16, 24, 1, 1, 0, 1, 0, "pointwise 1x1"},
         {9, 16, 16, 16, 8, 1, 2, 0, 0, 0, "1x1 stride 2 (direct, unfolded)"},
-        {37, 512, 8, 8, 20, 3, 1, 1, 0, 0, "batched, 2 chunks"},
-        {11, 24, 8, 8, 17, 3, 1, 1, 1, 0, "batched, odd batch"},
-        {3, 4, 8, 8, 5, 3, 1, 0, 1, 0, "batched, no padding"},
+        {37, 512, 8, 8, 65, 3, 1, 1, 0, 0, "batched, 2 chunks"},
+        {11, 24, 8, 8, 65, 3, 1, 1, 1, 0, "batched, odd batch"},
+        {3, 4, 8, 8, 5, 3, 2, 0, 1, 0, "batched, stride 2"},
         {5, 20, 32, 32, 12, 3, 1, 1, 1, 0, "stencil 32x32"},
         {7, 30, 8, 8, 12, 3, 1, 1, 0, 0, "stencil 8x8"},
         {3, 5, 7, 13, 7, 3, 1, 1, 1, 0, "stencil 7x13, 7 outputs"},
@@ -430,6 +432,9 @@ static void test_conv_paths(void **state)
         {3, 4, 9, 10, 7, 5, 1, 4, 1, 0, "stencil 5x5 padding 4"},
         {3, 5, 9, 21, 3, 3, 1, 0, 1, 0, "stencil 3x3 valid"},
         {3, 5, 6, 9, 8, 3, 1, 2, 0, 0, "stencil 3x3 padding 2"},
+        {6, 1, 28, 28, 32, 5, 1, 0, 1, 0, "stencil forward, GEMM backward (lenet5 conv1)"},
+        {5, 32, 12, 12, 64, 5, 1, 0, 1, 0, "stencil forward, GEMM backward (lenet5 conv2)"},
+        {4, 3, 32, 32, 40, 3, 1, 1, 0, 0, "stencil forward, direct GEMM backward"},
     };
     for (int threads = 1; threads <= 3; threads++)
         for (size_t i = 0; i < SQ_COUNT(cases); i++) {
@@ -439,6 +444,57 @@ static void test_conv_paths(void **state)
         }
     conv_case tiny = {1, 3, 16, 16, 4, 3, 1, 1, 1, 2, "batch smaller than the threads"};
     check_conv(&tiny);
+}
+
+/* ---- the 2x2 max-pool fast path ------------------------------------------------ */
+
+/* The rule of the generic path (PyTorch's CPU kernel): scanning a window
+ * in row-major order, a value wins if it is greater than the maximum so
+ * far or NaN; so ties go to the first and the last NaN wins. Windows with
+ * ties, NaNs and infinities; the gradient goes where the argmax points. */
+static void test_maxpool_2x2_rule(void **state)
+{
+    enum { H = 6, W = 10, Ho = 3, Wo = 5 };
+    const sq_real nan = NAN, inf = INFINITY;
+    sq_real x[H * W];
+    sq_rng rng;
+    sq_rng_seed(&rng, 17);
+    for (int i = 0; i < H * W; i++)
+        x[i] = (sq_real)(int)(3 * sq_rng_uniform(&rng)); /* many ties */
+    x[0] = nan;                         /* window 0: NaN first, then ties */
+    x[3] = nan, x[12] = nan;            /* window 1: two NaNs, the last wins */
+    x[5] = -inf, x[4] = -inf, x[14] = -inf, x[15] = -inf; /* window 2: all -inf */
+    x[27] = inf;                        /* window 8: +inf in the second row */
+    sq_net net;
+    sq_err e = {{0}};
+    sq_net_begin(&net, (sq_shape){1, H, W});
+    int p = sq_maxpool(&net, "pool", 0, 2, 2);
+    if (p < 0 || sq_net_finish(&net, p, &e) || sq_net_reserve(&net, 1, 1, &e))
+        fail_msg("%s%s", net.err.msg, e.msg);
+    const sq_real *y = sq_net_forward(&net, x, 1, 1, NULL);
+    sq_real dy[Ho * Wo];
+    for (int i = 0; i < Ho * Wo; i++)
+        dy[i] = (sq_real)(i + 1);
+    sq_net_backward(&net, dy);
+    const sq_real *dx = sq_net_dy(&net, 0);
+    for (int oh = 0; oh < Ho; oh++)
+        for (int ow = 0; ow < Wo; ow++) {
+            int idx[4] = {2 * oh * W + 2 * ow, 2 * oh * W + 2 * ow + 1, (2 * oh + 1) * W + 2 * ow,
+                          (2 * oh + 1) * W + 2 * ow + 1};
+            int best = idx[0];
+            for (int j = 1; j < 4; j++)
+                if (x[idx[j]] > x[best] || isnan(x[idx[j]]))
+                    best = idx[j];
+            sq_real got = y[oh * Wo + ow];
+            if (!(got == x[best] || (isnan(got) && isnan(x[best]))))
+                fail_msg("window %d,%d: %g, expected %g", oh, ow, got, x[best]);
+            for (int j = 0; j < 4; j++)
+                if (dx[idx[j]] != (idx[j] == best ? dy[oh * Wo + ow] : 0))
+                    fail_msg("window %d,%d: gradient at %d is %g", oh, ow, idx[j], dx[idx[j]]);
+        }
+    assert_true(isnan(y[0]) && isnan(y[1]) && y[2] == -inf);
+    assert_true(dx[12] == 2 && dx[3] == 0 && dx[4] == 3);
+    sq_net_free(&net);
 }
 
 /* ---- one-batch overfit ----------------------------------------------------------- */
@@ -777,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_small_inputs),
         cmocka_unit_test(test_conv_paths),
+        cmocka_unit_test(test_maxpool_2x2_rule),
         cmocka_unit_test(test_overfit_vgg7),
         cmocka_unit_test(test_overfit_vgg11),
         cmocka_unit_test(test_overfit_densenet40),

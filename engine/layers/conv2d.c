@@ -57,25 +57,30 @@
 #define P_DIRECT 256
 #define MAX_CHUNK 256
 /* Stride-1 3x3 and 5x5 convolutions (padding below k) with at most this
- * many outputs use the stencil. */
-#define STENCIL_MAX_O 16
+ * many outputs take the stencil path forward (measured faster than im2col +
+ * GEMM up to LeNet's 64), and backward up to STENCIL_MAX_O_BWD (its dx
+ * kernel blocks 6 input channels, which narrow layers waste). */
+#define STENCIL_MAX_O 64
+#define STENCIL_MAX_O_BWD 16
 
 typedef struct geom {
     int C, H, W, O, k, s, p, Ho, Wo, K, P;
-    int direct, pointwise, stencil; /* layouts, see the file comment */
+    int direct, pointwise;         /* GEMM layouts, see the file comment */
+    int stencil_fwd, stencil_bwd;  /* the stencil path, per direction    */
 } geom;
 
 static geom geometry(const sq_node *nd)
 {
     geom g = {nd->ish[0].c, nd->ish[0].h, nd->ish[0].w, nd->out_c, nd->k, nd->stride, nd->pad,
-              0, 0, 0, 0, 0, 0, 0};
+              0, 0, 0, 0, 0, 0, 0, 0};
     g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
     g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
     g.K = g.C * g.k * g.k;
     g.P = g.Ho * g.Wo;
     g.direct = g.P >= P_DIRECT;
     g.pointwise = g.direct && g.k == 1 && g.s == 1 && g.p == 0;
-    g.stencil = (g.k == 3 || g.k == 5) && g.s == 1 && g.p < g.k && g.O <= STENCIL_MAX_O;
+    g.stencil_fwd = (g.k == 3 || g.k == 5) && g.s == 1 && g.p < g.k && g.O <= STENCIL_MAX_O;
+    g.stencil_bwd = g.stencil_fwd && g.O <= STENCIL_MAX_O_BWD;
     return g;
 }
 
@@ -105,6 +110,25 @@ static int chunk_size(const geom *g, int B, int T)
         nb = up <= cap ? up : down > 0 ? down : nb;
     }
     return SQ_MAX(1, SQ_MIN(nb, B));
+}
+
+/* Sum of v[0..n) in LANES independent float partial sums (vectorizable;
+ * one running sum would be a latency-bound chain), combined in double. */
+enum { LANES = 16 };
+
+static double lane_sum(const sq_real *v, size_t n)
+{
+    sq_real a[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            a[j] += v[i + j];
+    double s = 0;
+    for (int j = 0; j < LANES; j++)
+        s += a[j];
+    for (; i < n; i++)
+        s += v[i];
+    return s;
 }
 
 /* ---- unfold / fold ---------------------------------------------------- */
@@ -200,12 +224,11 @@ static int conv_setup(sq_net *net, sq_node *nd, sq_err *e)
         return -1;
     if (nd->bias && sq_net_param(net, nd, "bias", SQ_BIAS, 1, &g.O, g.K, g.O, e))
         return -1;
-    if (g.stencil) {
-        nd->ws_per_sample = stencil_per_image(&g);
-        nd->ws_fixed = stencil_fixed(&g);
-    } else {
-        nd->ws_fixed = (size_t)chunk_cap(&g) * per_image(&g);
-    }
+    /* scratch for the paths this layer takes (the stencil forward with
+     * the GEMM path backward needs both, at different times) */
+    nd->ws_per_sample = g.stencil_fwd ? stencil_per_image(&g) : 0;
+    nd->ws_fixed = SQ_MAX(g.stencil_fwd ? stencil_fixed(&g) : 0,
+                          g.stencil_bwd ? 0 : (size_t)chunk_cap(&g) * per_image(&g));
     nd->flops_per_sample = 2.0 * g.O * g.K * g.P;
     return 0;
 }
@@ -327,9 +350,7 @@ static void bwd_weights(const chunk *ck, int k0, int k1, int o0, int o1)
         double s = 0;
         for (int b = 0; b < ck->nb; b++) {
             size_t ld;
-            const sq_real *dy = dy_of(ck, b, &ld) + (size_t)o * ld;
-            for (int i = 0; i < g->P; i++)
-                s += dy[i];
+            s += lane_sum(dy_of(ck, b, &ld) + (size_t)o * ld, (size_t)g->P);
         }
         db[o] += (sq_real)s;
     }
@@ -432,15 +453,17 @@ static void pad_planes(const sq_real *src, int n, int H, int W, int q, sq_real *
     }
 }
 
-/* The accumulators of OB output channels x NV vectors of one output row,
+/* The accumulators of OB output channels x NV vectors of output pixels,
  * over all Ci input channels and the KK x KK taps. in: input row oh at
- * column ow; wt [Ci*KK*KK][CoP] (tap-major, the block's channels
- * contiguous). Unrolled so the OB*NV sums stay in registers (12 of the 16
- * for NV = 2); each tap costs NV loads, OB broadcasts and OB*NV FMAs. */
+ * column ow; the second vector starts vstep further (VL: the same row; Wp:
+ * the next row, for rows narrower than two vectors); wt [Ci*KK*KK][CoP]
+ * (tap-major, the block's channels contiguous). Unrolled so the OB*NV sums
+ * stay in registers (12 of the 16 for NV = 2); each tap costs NV loads,
+ * OB broadcasts and OB*NV FMAs. */
 #define STENCIL_BLOCK(NV, KK)                                                           \
     FMA_KERNEL static void stencil_b##NV##_##KK(const sq_real *in, size_t plane, int Wp, \
-                                                 int Ci, const sq_real *wt, int CoP,    \
-                                                 vec acc[OB][2])                        \
+                                                 int vstep, int Ci, const sq_real *wt,   \
+                                                 int CoP, vec acc[OB][2])               \
     {                                                                                   \
         vec a[OB][NV];                                                                  \
         UNROLL for (int o = 0; o < OB; o++)                                             \
@@ -452,7 +475,7 @@ static void pad_planes(const sq_real *src, int n, int H, int W, int q, sq_real *
                 const sq_real *rt = r + (t / KK) * Wp + t % KK, *wk = w + t * CoP;      \
                 vec x[NV];                                                              \
                 UNROLL for (int v = 0; v < NV; v++)                                     \
-                    VLD(x[v], rt + v * VL);                                             \
+                    VLD(x[v], rt + v * vstep);                                          \
                 UNROLL for (int o = 0; o < OB; o++)                                     \
                     UNROLL for (int v = 0; v < NV; v++)                                 \
                         a[o][v] += wk[o] * x[v];                                        \
@@ -467,7 +490,8 @@ STENCIL_BLOCK(2, 3)
 STENCIL_BLOCK(1, 5)
 STENCIL_BLOCK(2, 5)
 
-typedef void (*block_fn)(const sq_real *, size_t, int, int, const sq_real *, int, vec[OB][2]);
+typedef void (*block_fn)(const sq_real *, size_t, int, int, int, const sq_real *, int,
+                         vec[OB][2]);
 
 /* out [Co, Ho, Wo] = (or += when add) the k x k valid correlation of
  * in [Ci, Hp, Wp] with wt [Ci*k*k][CoP] (CoP = Co rounded up to OB, zeros);
@@ -478,10 +502,14 @@ static void stencil(const sq_real *in, int Ci, int Hp, int Wp, int k, const sq_r
     int Ho = Hp - k + 1, Wo = Wp - k + 1, CoP = round_ob(Co), kk = k * k;
     size_t plane = (size_t)Hp * Wp, ohw = (size_t)Ho * Wo;
     block_fn b1 = k == 3 ? stencil_b1_3 : stencil_b1_5, b2 = k == 3 ? stencil_b2_3 : stencil_b2_5;
+    /* rows narrower than two vectors go in pairs: a block then holds the
+     * same columns of two rows */
+    int rows = Wo < 2 * VL && Ho > 1 ? 2 : 1;
     vec acc[OB][2];
     for (int o0 = 0; o0 < Co; o0 += OB) {
         int on = SQ_MIN(OB, Co - o0);
-        for (int oh = 0; oh < Ho; oh++) {
+        for (int oh = 0; oh < Ho; oh += rows) {
+            int nr = SQ_MIN(rows, Ho - oh);
             const sq_real *row = in + (size_t)oh * Wp;
             sq_real *orow = out + ((size_t)o0 * Ho + oh) * Wo;
             for (int ow = 0; ow < Wo;) {
@@ -490,31 +518,39 @@ static void stencil(const sq_real *in, int Ci, int Hp, int Wp, int k, const sq_r
                     /* the last Wo-ow pixels: a vector ending at the row's end,
                      * of which only the lanes not stored yet are kept */
                     int from = Wo - VL;
-                    b1(row + from, plane, Wp, Ci, wt + o0, CoP, acc);
-                    for (int o = 0; o < on; o++)
-                        for (int i = ow; i < Wo; i++) {
-                            sq_real *d = orow + o * ohw + i;
-                            *d = (add ? *d : 0) + acc[o][0][i - from];
-                        }
+                    if (nr == 2)
+                        b2(row + from, plane, Wp, Wp, Ci, wt + o0, CoP, acc);
+                    else
+                        b1(row + from, plane, Wp, VL, Ci, wt + o0, CoP, acc);
+                    for (int r = 0; r < nr; r++)
+                        for (int o = 0; o < on; o++)
+                            for (int i = ow; i < Wo; i++) {
+                                sq_real *d = orow + o * ohw + (size_t)r * Wo + i;
+                                *d = (add ? *d : 0) + acc[o][r][i - from];
+                            }
                     break;
                 }
                 if (nv == 0) { /* a row narrower than one vector: scalar */
-                    for (int o = 0; o < on; o++)
-                        for (int i = ow; i < Wo; i++) {
-                            sq_real s = 0;
-                            for (int c = 0; c < Ci; c++)
-                                for (int t = 0; t < kk; t++)
-                                    s += wt[((size_t)c * kk + t) * CoP + o0 + o] *
-                                         row[c * plane + (size_t)(t / k) * Wp + i + t % k];
-                            sq_real *d = orow + o * ohw + i;
-                            *d = add ? *d + s : s;
-                        }
+                    for (int r = 0; r < nr; r++)
+                        for (int o = 0; o < on; o++)
+                            for (int i = ow; i < Wo; i++) {
+                                sq_real s = 0;
+                                for (int c = 0; c < Ci; c++)
+                                    for (int t = 0; t < kk; t++)
+                                        s += wt[((size_t)c * kk + t) * CoP + o0 + o] *
+                                             row[c * plane + (size_t)(r + t / k) * Wp + i + t % k];
+                                sq_real *d = orow + o * ohw + (size_t)r * Wo + i;
+                                *d = add ? *d + s : s;
+                            }
                     break;
                 }
-                (nv == 2 ? b2 : b1)(row + ow, plane, Wp, Ci, wt + o0, CoP, acc);
+                if (nr == 2) /* nv is 1: the same VL columns of both rows */
+                    b2(row + ow, plane, Wp, Wp, Ci, wt + o0, CoP, acc);
+                else
+                    (nv == 2 ? b2 : b1)(row + ow, plane, Wp, VL, Ci, wt + o0, CoP, acc);
                 for (int o = 0; o < on; o++)
-                    for (int v = 0; v < nv; v++) {
-                        sq_real *d = orow + o * ohw + ow + v * VL;
+                    for (int v = 0; v < SQ_MAX(nv, nr); v++) {
+                        sq_real *d = orow + o * ohw + ow + (nr == 2 ? (size_t)v * Wo : (size_t)v * VL);
                         vec old;
                         if (add) {
                             VLD(old, d);
@@ -528,12 +564,15 @@ static void stencil(const sq_real *in, int Ci, int Hp, int Wp, int k, const sq_r
     }
 }
 
-/* dw [O][C][k*k] += sum over output pixels of dy [O, Ho, Wo] times the
- * shifted rows of xp [C, Hp, Wp], for input channels [c0, c1). Blocks of 4
- * outputs x 3 taps of one kernel row stay in vector registers (a block
- * past O or past the row's taps recomputes a valid one and drops it). */
-FMA_KERNEL static void stencil_dw(const sq_real *xp, int Hp, int Wp, int k, const sq_real *dy,
-                                  int Ho, int Wo, int O, int C, int c0, int c1, sq_real *dw)
+/* dw [O][C][k*k] += sum over nb images and their output pixels of dy
+ * [O, Ho, Wo] (images ys apart) times the shifted rows of xp [C, Hp, Wp]
+ * (images xs apart), for input channels [c0, c1). Blocks of 4 outputs x 3
+ * taps of one kernel row stay in vector registers over all nb images, then
+ * are summed across lanes (a block past O or past the row's taps
+ * recomputes a valid one and drops it). */
+FMA_KERNEL static void stencil_dw(const sq_real *xp, size_t xs, int Hp, int Wp, int k,
+                                  const sq_real *dy, size_t ys, int nb, int Ho, int Wo, int O,
+                                  int C, int c0, int c1, sq_real *dw)
 {
     enum { WB = 4 };
     int nvec = Wo / VL * VL, kk = k * k, tail = Wo >= VL && nvec < Wo;
@@ -545,51 +584,53 @@ FMA_KERNEL static void stencil_dw(const sq_real *xp, int Hp, int Wp, int k, cons
         for (int ki = 0; ki < k; ki++)
             for (int kj0 = 0; kj0 < k; kj0 += 3)
                 for (int o0 = 0; o0 < O; o0 += WB) {
-                    const sq_real *d[WB];
                     int j[3];
-                    for (int o = 0; o < WB; o++)
-                        d[o] = dy + (size_t)SQ_MIN(o0 + o, O - 1) * hw;
                     for (int t = 0; t < 3; t++)
                         j[t] = SQ_MIN(kj0 + t, k - 1);
                     vec a[WB][3];
                     sq_real s[WB][3];
                     memset(a, 0, sizeof a);
                     memset(s, 0, sizeof s);
-                    for (int oh = 0; oh < Ho; oh++) {
-                        const sq_real *xr = xp + c * plane + (size_t)(oh + ki) * Wp;
-                        size_t ro = (size_t)oh * Wo;
-                        for (int ow = 0; ow < nvec; ow += VL) {
-                            vec x0, x1, x2;
-                            VLD(x0, xr + ow + j[0]);
-                            VLD(x1, xr + ow + j[1]);
-                            VLD(x2, xr + ow + j[2]);
-                            UNROLL for (int o = 0; o < WB; o++) {
-                                vec dv;
-                                VLD(dv, d[o] + ro + ow);
-                                a[o][0] += dv * x0;
-                                a[o][1] += dv * x1;
-                                a[o][2] += dv * x2;
+                    for (int b = 0; b < nb; b++) {
+                        const sq_real *d[WB];
+                        for (int o = 0; o < WB; o++)
+                            d[o] = dy + b * ys + (size_t)SQ_MIN(o0 + o, O - 1) * hw;
+                        for (int oh = 0; oh < Ho; oh++) {
+                            const sq_real *xr = xp + b * xs + c * plane + (size_t)(oh + ki) * Wp;
+                            size_t ro = (size_t)oh * Wo;
+                            for (int ow = 0; ow < nvec; ow += VL) {
+                                vec x0, x1, x2;
+                                VLD(x0, xr + ow + j[0]);
+                                VLD(x1, xr + ow + j[1]);
+                                VLD(x2, xr + ow + j[2]);
+                                UNROLL for (int o = 0; o < WB; o++) {
+                                    vec dv;
+                                    VLD(dv, d[o] + ro + ow);
+                                    a[o][0] += dv * x0;
+                                    a[o][1] += dv * x1;
+                                    a[o][2] += dv * x2;
+                                }
                             }
-                        }
-                        if (tail) {
-                            int ow = Wo - VL;
-                            vec x0, x1, x2;
-                            VLD(x0, xr + ow + j[0]);
-                            VLD(x1, xr + ow + j[1]);
-                            VLD(x2, xr + ow + j[2]);
-                            UNROLL for (int o = 0; o < WB; o++) {
-                                vec dv;
-                                VLD(dv, d[o] + ro + ow);
-                                dv *= mask;
-                                a[o][0] += dv * x0;
-                                a[o][1] += dv * x1;
-                                a[o][2] += dv * x2;
+                            if (tail) {
+                                int ow = Wo - VL;
+                                vec x0, x1, x2;
+                                VLD(x0, xr + ow + j[0]);
+                                VLD(x1, xr + ow + j[1]);
+                                VLD(x2, xr + ow + j[2]);
+                                UNROLL for (int o = 0; o < WB; o++) {
+                                    vec dv;
+                                    VLD(dv, d[o] + ro + ow);
+                                    dv *= mask;
+                                    a[o][0] += dv * x0;
+                                    a[o][1] += dv * x1;
+                                    a[o][2] += dv * x2;
+                                }
+                            } else {
+                                for (int ow = nvec; ow < Wo; ow++)
+                                    for (int o = 0; o < WB; o++)
+                                        for (int t = 0; t < 3; t++)
+                                            s[o][t] += d[o][ro + ow] * xr[ow + j[t]];
                             }
-                        } else {
-                            for (int ow = nvec; ow < Wo; ow++)
-                                for (int o = 0; o < WB; o++)
-                                    for (int t = 0; t < 3; t++)
-                                        s[o][t] += d[o][ro + ow] * xr[ow + j[t]];
                         }
                     }
                     for (int o = 0; o < WB && o0 + o < O; o++)
@@ -664,15 +705,17 @@ static void stencil_layer(sq_node *nd, int backward)
             for (int b = i0; b < i1 && nd->dx[0]; b++)
                 pad_planes(nd->dy + b * ys, g.O, g.Ho, g.Wo, q, dyp + b * dps);
 #pragma omp barrier
+            /* dW: images in groups whose rows of one channel and 4 outputs
+             * stay in L2 (about 64K reals), fewer cross-lane sums */
             int c0 = g.C * t / nt, c1 = g.C * (t + 1) / nt;
-            for (int b = 0; b < B; b++)
-                stencil_dw(xp + b * xps, xpad_h(&g), xpad_w(&g), g.k, nd->dy + b * ys, g.Ho,
-                           g.Wo, g.O, g.C, c0, c1, nd->p[0].g);
+            int group = (int)SQ_MAX(1, (64u << 10) / (xplane(&g) + 4 * (size_t)g.P));
+            for (int b = 0; b < B; b += group)
+                stencil_dw(xp + b * xps, xps, xpad_h(&g), xpad_w(&g), g.k, nd->dy + b * ys, ys,
+                           SQ_MIN(group, B - b), g.Ho, g.Wo, g.O, g.C, c0, c1, nd->p[0].g);
             for (int o = g.O * t / nt; bias && o < g.O * (t + 1) / nt; o++) {
                 double sum = 0;
                 for (int b = 0; b < B; b++)
-                    for (int i = 0; i < g.P; i++)
-                        sum += nd->dy[b * ys + (size_t)o * g.P + i];
+                    sum += lane_sum(nd->dy + b * ys + (size_t)o * g.P, (size_t)g.P);
                 nd->p[1].g[o] += (sq_real)sum;
             }
             for (int b = i0; b < i1 && nd->dx[0]; b++)
@@ -728,7 +771,7 @@ static void run_layer(sq_node *nd, int backward)
 /* x [B, C, H, W] -> y [B, O, Ho, Wo] */
 static void conv_forward(sq_node *nd)
 {
-    if (geometry(nd).stencil)
+    if (geometry(nd).stencil_fwd)
         stencil_layer(nd, 0);
     else
         run_layer(nd, 0);
@@ -737,7 +780,7 @@ static void conv_forward(sq_node *nd)
 /* dy [B, O, Ho, Wo] -> dW [O, K] +=, dbias [O] +=, dx [B, C, H, W] += */
 static void conv_backward(sq_node *nd)
 {
-    if (geometry(nd).stencil)
+    if (geometry(nd).stencil_bwd)
         stencil_layer(nd, 1);
     else
         run_layer(nd, 1);

@@ -64,22 +64,26 @@ static void maxpool_plane(const pgeom *g, const sq_real *x, sq_real *y, sq_real 
 }
 
 /* maxpool_plane for the common 2x2 window with stride 2, unrolled; the
- * same comparisons in the same window order, so ties and NaNs agree. */
+ * same comparisons in the same window order, so ties and NaNs agree
+ * (v != v is isnan(v)). */
 static void maxpool_plane_2x2(const pgeom *g, const sq_real *x, sq_real *y, sq_real *arg)
 {
     for (int oh = 0; oh < g->Ho; oh++) {
         const sq_real *r0 = x + (size_t)2 * oh * g->W, *r1 = r0 + g->W;
         sq_real *yo = y + (size_t)oh * g->Wo, *ao = arg + (size_t)oh * g->Wo;
         int base = 2 * oh * g->W;
+        /* vectorized: compares become masks (branches on random data
+         * mispredict every other time) */
+#pragma omp simd
         for (int ow = 0; ow < g->Wo; ow++) {
             int j = 2 * ow, best = base + j;
-            sq_real m = r0[j];
-            if (r0[j + 1] > m || isnan(r0[j + 1]))
-                m = r0[j + 1], best = base + j + 1;
-            if (r1[j] > m || isnan(r1[j]))
-                m = r1[j], best = base + g->W + j;
-            if (r1[j + 1] > m || isnan(r1[j + 1]))
-                m = r1[j + 1], best = base + g->W + j + 1;
+            sq_real m = r0[j], v = r0[j + 1];
+            int c = (v > m) | (v != v);
+            m = c ? v : m, best = c ? base + j + 1 : best;
+            v = r1[j], c = (v > m) | (v != v);
+            m = c ? v : m, best = c ? base + g->W + j : best;
+            v = r1[j + 1], c = (v > m) | (v != v);
+            m = c ? v : m, best = c ? base + g->W + j + 1 : best;
             yo[ow] = m;
             ao[ow] = (sq_real)best;
         }

@@ -1,12 +1,14 @@
 #!/bin/sh
-# Regenerate the committed seed corpora of tests/fuzz/corpus/ (run from the
-# repository root after `make`; needs gzip and Debian's dataset-fashion-mnist).
-# Seeds are small valid files of every format, a few near-misses, and the
-# files a real run writes (a lenet5-classic model.safetensors, config.yaml,
-# result.yaml). `make fuzz` grows its own working corpus in build-fuzz/.
+# Regenerate the named seeds of tests/fuzz/corpus/ (run from the repository
+# root after `make`; needs gzip and Debian's dataset-fashion-mnist). Seeds
+# are small valid files of every format, a few near-misses, and the files a
+# real run writes (a lenet5-classic model.safetensors, config.yaml,
+# result.yaml); the Lua seeds are experiments/*.lua and a few hand-written
+# ones. The files named by a SHA-1 are what `make fuzz` found, minimised
+# with libFuzzer's -merge=1 (see docs/faults.md); this script keeps them.
 set -eu
 C=tests/fuzz/corpus
-rm -rf "$C" && mkdir -p "$C/idx" "$C/cifar" "$C/safetensors" "$C/yaml" "$C/qopts" "$C/sched"
+mkdir -p "$C/idx" "$C/cifar" "$C/safetensors" "$C/yaml" "$C/qopts" "$C/sched" "$C/lua"
 tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
 u16() { printf "\\$(printf %03o $(($1 & 255)))\\$(printf %03o $(($1 >> 8)))"; }
 u64() { printf "\\$(printf %03o $(($1 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\000\\000\\000\\000\\000\\000"; }
@@ -72,4 +74,16 @@ for s in sgd sgd:0 nesterov:0.95 adam adam:0.5,0.99,1e-6; do printf '\000%s' "$s
 for s in const step:30:0.1 multistep:50,75 multistep:1,2,3:0.5 cosine cosine:1e-5+warmup:5 exp:0.95; do
     printf '\001%s' "$s" >"$C/sched/s-$(echo "$s" | tr ':,+' '___')"
 done
+# ---- Lua experiment files -------------------------------------------------
+for f in experiments/*.lua; do
+    b=$(basename "$f" .lua)
+    [ "$b" = _common ] || cp "$f" "$C/lua/$b"
+done
+cp experiments/_common.lua "$C/lua/common-as-experiment"
+printf 'experiment { name = "x" }\n' >"$C/lua/minimal"
+printf 'while true do end\n' >"$C/lua/endless"
+printf 'local s = string.rep("x", 1 << 30)\n' >"$C/lua/huge-string"
+printf 'experiment {}\nexperiment {}\n' >"$C/lua/twice"
+printf 'local t = {} t[1] = t\nexperiment { name = "cyc", base = t }\n' >"$C/lua/cycle"
+printf 'return include "exp.lua"\n' >"$C/lua/self-include"
 du -sh "$C"
