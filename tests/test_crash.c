@@ -88,10 +88,29 @@ static double reference(const char *name, const char *const *q)
     return now() - t0;
 }
 
+/* The share of the run still to do, from its state file (8 batches per
+ * epoch); 1 when there is none yet. */
+static double remaining(const char *dir)
+{
+    char p[500];
+    sq_st_file f;
+    sq_err e;
+    snprintf(p, sizeof p, "%s/state.safetensors", dir);
+    if (access(p, F_OK) != 0 || sq_st_read(p, &f, &e))
+        return 1;
+    const char *ep = sq_st_meta(&f, "epochs_done"), *st = sq_st_meta(&f, "epoch_step");
+    double done = ((ep ? atof(ep) : 0) + (st ? atof(st) : 0) / 8) / atof(EPOCHS);
+    sq_st_free(&f);
+    return done < 1 ? 1 - done : 0;
+}
+
 static void kill_and_resume(const char *name, const char *const *q)
 {
     sq_rng rng;
-    sq_rng_seed(&rng, seed ^ (uint64_t)strlen(name));
+    uint64_t h = 0;
+    for (const char *c = name; *c; c++)
+        h = h * 31 + (unsigned char)*c;
+    sq_rng_seed(&rng, seed ^ h);
     double T = reference(name, q);
     char ref[400], out[400], log[450];
     const char *a[40];
@@ -101,22 +120,28 @@ static void kill_and_resume(const char *name, const char *const *q)
     /* checkpoints every 3 batches too, so kills land inside epochs and
        during checkpoint writes as well; resume on a fresh dir starts it */
     args_for(a, out, q, "--resume", "--save-steps", "3");
+    /* up to 4 kills, each at a random moment of what is left of the run
+       (its start-up included), until one attempt gets to the end */
     int kills = 0;
-    for (int i = 0; i < 4; i++) {
-        double at = sq_rng_uniform(&rng) * T;
+    for (int i = 0; i < 12 && kills < 4; i++) {
+        double left = remaining(out), span = T * (0.15 + 0.85 * left) * (i ? 1 : 0.5);
+        double at = sq_rng_uniform(&rng) * span;
         pid_t pid = rl_spawn(log, a);
         sleep_s(at);
         kill(pid, SIGKILL);
         int rc = rl_wait(pid);
-        print_message("%s: SIGKILL after %.3f s of %.3f s: %s\n", name, at, T,
+        print_message("%s: %.0f %% left, SIGKILL after %.3f s: %s\n", name, 100 * left, at,
                       rc == 1000 + SIGKILL ? "killed" : "had finished");
-        kills += rc == 1000 + SIGKILL;
         if (rc != 1000 + SIGKILL && rc != 0) {
             size_t n;
             print_error("run failed with %d:\n%s\n", rc, (char *)rl_slurp(log, &n));
             fail();
         }
+        if (rc == 0)
+            break;
+        kills++;
     }
+    assert_true(kills > 0);
     assert_int_equal(rl_run(log, a), 0); /* the last --resume finishes it */
     print_message("%s: %d kills, then resumed to the end\n", name, kills);
     rl_same_run(ref, out);

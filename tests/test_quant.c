@@ -160,6 +160,64 @@ static void test_clipping(void **s)
     }
 }
 
+/* update=prox: backward adds nothing; after_step moves each weight to the
+ * minimiser of lr * lambda * R(w) + (w - w0)^2 / 2, checked through the
+ * optimality condition with the gradient form's dR/dw (FD-checked above):
+ * lr * lambda * dR/dw(w1) + (w1 - w0) = 0; and a huge lambda lands each
+ * weight on its mode without crossing it. */
+static void test_prox_step(void **s)
+{
+    const char *kp[] = {"update=prox", "lambda=const", "lambdaT=3", "clip=off"};
+    const char *kg[] = {"update=grad", "lambda=const", "lambdaT=1", "clip=off"};
+    sq_rng rng, rng2;
+    sq_rng_seed(&rng, 5), sq_rng_seed(&rng2, 5);
+    qt p, g;
+    qt_make(&p, 64, kp, 4, 2, &rng), qt_make(&g, 64, kg, 4, 2, &rng2);
+    float w0[64];
+    memcpy(w0, p.w, sizeof w0);
+    sq_symog_quantizer.backward(&p.t);
+    for (int i = 0; i < 64; i++)
+        assert_true(p.g[i] == 0);
+    p.t.lr = 0.05;
+    sq_symog_quantizer.after_step(&p.t);
+    memcpy(g.w, p.w, sizeof w0);
+    sq_symog_quantizer.backward(&g.t); /* g.g = dR/dw at the new weights */
+    int moved = 0;
+    for (int i = 0; i < 64; i++) {
+        double r = 0.05 * 3 * g.g[i] + (p.w[i] - w0[i]);
+        tu_close(r, 0, 1e-6, 0, "prox optimality");
+        moved += p.w[i] != w0[i];
+    }
+    assert_true(moved > 60);
+    sq_qstats st;
+    sq_symog_quantizer.stats(&p.t, &st);
+    int lt = 0;
+    while (strcmp(sq_symog_quantizer.options[lt].key, "lambdaT") != 0)
+        lt++;
+    p.opt[lt] = 1e12;
+    memcpy(p.w, w0, sizeof w0);
+    sq_symog_quantizer.after_step(&p.t);
+    for (int i = 0; i < 64; i++) {
+        double q = st.step * nearbyint(w0[i] / st.step);
+        q = fmax(-st.step, fmin(st.step, q));
+        tu_close(p.w[i], q, 1e-6, 0, "prox with huge lambda lands on the mode");
+    }
+    qt_free(&p), qt_free(&g);
+    /* the mixture penalty has no closed-form prox: refused at init */
+    const char *km[] = {"update=prox", "reg=mixture"};
+    sq_err e = {{0}};
+    double opt[SQ_QMAX_OPTS];
+    unsigned char stb[256] = {0};
+    float w[8] = {0.1f, -0.2f, 0.3f, 0, 0.05f, -0.05f, 0.2f, -0.1f};
+    int dims[2] = {2, 4};
+    assert_int_equal(sq_qopts_parse(&sq_symog_quantizer, km, 2, opt, &e), 0);
+    sq_qtensor t = {.name = "m.weight", .ndim = 2, .dims = dims, .n = 8, .per_channel = 4, .w = w,
+                    .wq = w, .g = w, .state = stb, .opt = opt, .bits = 2, .count = 1};
+    char msg[256] = "";
+    assert_int_not_equal(sq_symog_quantizer.init(&t, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "reg=nearest"));
+}
+
 /* After finalize, a real net's quantized weights are integer multiples of
  * 2^exponent and a layer holds at most 2^N - 1 values (3 at 2 bits, 7 at 3). */
 static void finalize_case(int bits, const char *const *kv, int nkv, int maxdistinct)
@@ -372,7 +430,7 @@ int main(void)
         cmocka_unit_test(test_grad_known_value),  cmocka_unit_test(test_lambda_schedule),
         cmocka_unit_test(test_clipping),          cmocka_unit_test(test_finalize_grid),
         cmocka_unit_test(test_options),           cmocka_unit_test(test_plugin_abi_refused),
-        cmocka_unit_test(test_sweep_registered),
+        cmocka_unit_test(test_sweep_registered),  cmocka_unit_test(test_prox_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,6 +120,7 @@ typedef struct bctx {
     int *y, B;
     sq_rng rng;
     sq_node *nd;                   /* layer timing: the node               */
+    const layer_row *row;          /* layer timing: its GEMM shapes        */
     const sq_real *ga, *gb;        /* layer timing: GEMM operands          */
     sq_real *gc, *gd;
 } bctx;
@@ -217,19 +218,17 @@ static void node_bwd(void *p)
     c->nd->ops->backward(c->nd);
 }
 
-static layer_row *g_row; /* the row whose GEMMs gemm_* run */
-
 static void gemm_fwd(void *p)
 {
     bctx *c = p;
-    layer_row *r = g_row;
+    const layer_row *r = c->row;
     sq_gemm(0, 0, r->M, r->N, r->K, 1, c->ga, r->K, c->gb, r->N, 0, c->gc, r->N);
 }
 
 static void gemm_bwd(void *p)
 {
     bctx *c = p;
-    layer_row *r = g_row;
+    const layer_row *r = c->row;
     /* dW = dY col^T, then dcol = W^T dY */
     sq_gemm(0, 1, r->M, r->K, r->N, 1, c->gc, r->N, c->gb, r->N, 1, c->gd, r->K);
     sq_gemm(1, 0, r->K, r->N, r->M, 1, c->ga, r->K, c->gc, r->N, 0, (sq_real *)c->gb, r->N);
@@ -290,8 +289,7 @@ static int bench_layers(const char *model, sq_shape in, int B, int threads, doub
             ga[j] = (sq_real)(sq_rng_uniform(&c.rng) - 0.5);
         for (size_t j = 0; j < nb; j++)
             gb[j] = (sq_real)(sq_rng_uniform(&c.rng) - 0.5);
-        c.nd = nd, c.ga = ga, c.gb = gb, c.gc = gc, c.gd = gd;
-        g_row = r;
+        c.nd = nd, c.row = r, c.ga = ga, c.gb = gb, c.gc = gc, c.gd = gd;
         double fl = 2.0 * r->M * r->N * r->K;
         alternate(node_fwd, gemm_fwd, &c, fl, secs, &r->fwd_conv, &r->fwd_gemm);
         alternate(node_bwd, gemm_bwd, &c, 2 * fl, secs, &r->bwd_conv, &r->bwd_gemm);

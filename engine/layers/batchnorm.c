@@ -53,23 +53,17 @@ static void bn_init(sq_node *nd, sq_rng *rng)
     }
 }
 
-/* Sums over one plane in LANES independent partial sums (so the compiler
- * vectorizes them; a single running sum is a latency-bound scalar chain),
- * combined in double. */
-enum { LANES = 16 };
+/* Sums over one plane in sq_real, vectorized (`omp simd reduction` lets
+ * the compiler keep one partial sum per lane; one running sum would be a
+ * latency-bound scalar chain), returned as double and combined across the
+ * planes in double. */
 
 /* sum of v[0..n) */
 static double plane_sum(const sq_real *v, size_t n)
 {
-    sq_real a[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++)
-            a[j] += v[i + j];
-    double s = 0;
-    for (int j = 0; j < LANES; j++)
-        s += a[j];
-    for (; i < n; i++)
+    sq_real s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++)
         s += v[i];
     return s;
 }
@@ -77,16 +71,10 @@ static double plane_sum(const sq_real *v, size_t n)
 /* sum of (v - m)^2 over v[0..n) */
 static double plane_sqdev(const sq_real *v, size_t n, sq_real m)
 {
-    sq_real a[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++)
-            a[j] += (v[i + j] - m) * (v[i + j] - m);
-    double s = 0;
-    for (int j = 0; j < LANES; j++)
-        s += a[j];
-    for (; i < n; i++)
-        s += ((double)v[i] - m) * ((double)v[i] - m);
+    sq_real s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++)
+        s += (v[i] - m) * (v[i] - m);
     return s;
 }
 
@@ -95,27 +83,20 @@ static double plane_sqdev(const sq_real *v, size_t n, sq_real m)
 static void plane_dot(const sq_real *dy, const sq_real *x, const sq_real *y, size_t n, sq_real m,
                       double *sdy, double *sdyc)
 {
-    sq_real a[LANES] = {0}, c[LANES] = {0};
-    size_t i = 0;
-    if (y)
-        for (; i + LANES <= n; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                sq_real d = y[i + j] > 0 ? dy[i + j] : 0;
-                a[j] += d;
-                c[j] += d * (x[i + j] - m);
-            }
-    else
-        for (; i + LANES <= n; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                a[j] += dy[i + j];
-                c[j] += dy[i + j] * (x[i + j] - m);
-            }
-    double s = 0, t = 0;
-    for (int j = 0; j < LANES; j++)
-        s += a[j], t += c[j];
-    for (; i < n; i++) {
-        sq_real d = !y || y[i] > 0 ? dy[i] : 0;
-        s += d, t += (double)d * (x[i] - m);
+    sq_real s = 0, t = 0;
+    if (y) {
+#pragma omp simd reduction(+ : s, t)
+        for (size_t i = 0; i < n; i++) {
+            sq_real d = y[i] > 0 ? dy[i] : 0;
+            s += d;
+            t += d * (x[i] - m);
+        }
+    } else {
+#pragma omp simd reduction(+ : s, t)
+        for (size_t i = 0; i < n; i++) {
+            s += dy[i];
+            t += dy[i] * (x[i] - m);
+        }
     }
     *sdy += s;
     *sdyc += t;
@@ -143,14 +124,19 @@ static void channel_normalise(const sq_real *x, sq_real *y, int B, int C, size_t
     sq_real a = gamma * istd;
     for (int b = 0; b < B; b++) {
         size_t o = ((size_t)b * C + ch) * hw;
-        if (relu)
+        const sq_real *xo = x + o;
+        sq_real *yo = y + o;
+        if (relu) {
+#pragma omp simd
             for (size_t i = 0; i < hw; i++) {
-                sq_real v = (x[o + i] - mean) * a + beta;
-                y[o + i] = v > 0 ? v : 0;
+                sq_real v = (xo[i] - mean) * a + beta;
+                yo[i] = v > 0 ? v : 0;
             }
-        else
+        } else {
+#pragma omp simd
             for (size_t i = 0; i < hw; i++)
-                y[o + i] = (x[o + i] - mean) * a + beta;
+                yo[i] = (xo[i] - mean) * a + beta;
+        }
     }
 }
 
@@ -205,15 +191,18 @@ static void bn_channel_back(sq_node *nd, int ch, size_t hw, sq_real mean, sq_rea
     for (int b = 0; b < B; b++) {
         size_t o = ((size_t)b * C + ch) * hw;
         sq_real *dx = nd->dx[0] + o;
-        const sq_real *xo = x + o, *dyo = dy + o;
-        if (y)
+        const sq_real *xo = x + o, *dyo = dy + o, *yo = y ? y + o : NULL;
+        if (yo) {
+#pragma omp simd
             for (size_t i = 0; i < hw; i++) {
-                sq_real dz = y[o + i] > 0 ? dyo[i] : 0;
+                sq_real dz = yo[i] > 0 ? dyo[i] : 0;
                 dx[i] += a * (dz - mdy - (xo[i] - mean) * istd * mdyx);
             }
-        else
+        } else {
+#pragma omp simd
             for (size_t i = 0; i < hw; i++)
                 dx[i] += a * (dyo[i] - mdy - (xo[i] - mean) * istd * mdyx);
+        }
     }
 }
 

@@ -26,13 +26,15 @@
  * x itself as col and adds W^T dy straight into dx (no unfold, no fold).
  *
  * A stride-1 3x3 or 5x5 convolution with few output channels (DenseNet's
- * growth-rate layers: 12 outputs from hundreds of inputs; the classic
- * LeNet's 6 and 16) is a poor GEMM (M = 12: each unfolded element feeds 24
- * FLOPs, so im2col, packing and col2im dominate). It takes the stencil
- * path instead: the images are zero-padded once and register-blocked
- * kernels compute forward, dx (the same kernel on padded dy with the
- * flipped, transposed weights) and dW (dy times shifted rows, summed in
- * vector registers) with no unfolding.
+ * growth-rate layers: 12 outputs from hundreds of inputs; the LeNets'
+ * 6..64 from few inputs) is a poor GEMM (M = 12: each unfolded element
+ * feeds 24 FLOPs; K = 25: the unfolding costs as much as the product), so
+ * im2col, packing and col2im dominate. The stencil path avoids unfolding:
+ * the images are zero-padded once and register-blocked kernels compute
+ * forward (up to 64 outputs), and backward (up to 16) dx as the same
+ * kernel on padded dy with the flipped, transposed weights and dW as dy
+ * times shifted rows, summed in vector registers. Wider layers, and
+ * backward from 17 to 64 outputs, take the GEMM path.
  *
  * OpenBLAS (the pthread build) is switched to one thread while a layer runs
  * and restored afterwards: its own thread pool and OpenMP's would otherwise
@@ -112,21 +114,13 @@ static int chunk_size(const geom *g, int B, int T)
     return SQ_MAX(1, SQ_MIN(nb, B));
 }
 
-/* Sum of v[0..n) in LANES independent float partial sums (vectorizable;
- * one running sum would be a latency-bound chain), combined in double. */
-enum { LANES = 16 };
-
+/* Sum of v[0..n), vectorized (`omp simd reduction` allows one partial sum
+ * per lane; one running sum would be a latency-bound chain). */
 static double lane_sum(const sq_real *v, size_t n)
 {
-    sq_real a[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++)
-            a[j] += v[i + j];
-    double s = 0;
-    for (int j = 0; j < LANES; j++)
-        s += a[j];
-    for (; i < n; i++)
+    sq_real s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++)
         s += v[i];
     return s;
 }

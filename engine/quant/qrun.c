@@ -172,6 +172,8 @@ void sq_qrun_backward(sq_qrun *r)
 
 void sq_qrun_step(sq_qrun *r, sq_optim *o, double lr)
 {
+    for (int k = 0; k < r->n; k++)
+        r->s[k].t.lr = lr;
     if (r->n_qparams && o)
         sq_optim_step_slice(o, r->optim_off, r->qparams, r->qgrads, r->n_qparams, 0, lr);
 }

@@ -23,6 +23,13 @@
  * lambda rising per step over the first `ramp` share of all steps, then held:
  *     exp: lambda0 (lambdaT/lambda0)^p, linear: lambda0 + (lambdaT - lambda0) p,
  *     const: lambdaT.
+ * update=prox applies the penalty as a proximal (implicit) step after the
+ * optimizer's instead of through the gradient: with a = lr lambda / (n_l s^2),
+ *     w <- (w + a Q(w)) / (1 + a)
+ * the exact minimiser of the nearest-mode penalty plus the step's distance;
+ * it never overshoots the mode, however large lambda gets, where the
+ * gradient form oscillates across modes once lr lambda / (n_l s^2) passes
+ * SGD-with-momentum's stability limit (small layers, late in the ramp).
  * After every optimizer step w is clipped to the outer modes (or half a step
  * beyond them, or not at all). The layer computes with w itself (soft);
  * evaluation and the final model use Q(w). */
@@ -33,7 +40,7 @@
 #include "symog/quant.h"
 
 enum { O_MODES, O_STEP, O_SHIFT, O_FMIN, O_FMAX, O_REEST, O_REG, O_NORM, O_WIDTH, O_SIGMA,
-       O_LAMBDA, O_LAMBDA0, O_LAMBDAT, O_RAMP, O_SHRINK, O_CLIP, O_COUNT };
+       O_LAMBDA, O_LAMBDA0, O_LAMBDAT, O_RAMP, O_SHRINK, O_CLIP, O_UPDATE, O_COUNT };
 
 static const sq_qoption options[O_COUNT] = {
     [O_MODES] = {"modes", SQ_QOPT_ENUM, "zero", 0, 0, "zero|nozero",
@@ -66,6 +73,9 @@ static const sq_qoption options[O_COUNT] = {
                   "mixture form: the width narrows by this share over the ramp"},
     [O_CLIP] = {"clip", SQ_QOPT_ENUM, "outer", 0, 0, "outer|half|off",
                 "after each step clip w to the outer modes, half a step beyond, or not at all"},
+    [O_UPDATE] = {"update", SQ_QOPT_ENUM, "grad", 0, 0, "grad|prox",
+                  "grad: penalty gradient added to the task gradient; prox: implicit step "
+                  "w <- (w + a Q(w))/(1 + a) after the optimizer's (nearest form only)"},
 };
 
 typedef struct state {
@@ -108,6 +118,9 @@ static int s_init(sq_qtensor *t, char *err, size_t errlen)
     if (t->bits == 1 && opt_i(t, O_MODES) == 0)
         return snprintf(err, errlen, "1 bit with modes=zero leaves only the mode 0; use "
                                      "--q-opt modes=nozero for {-D/2, +D/2}"), -1;
+    if (opt_i(t, O_UPDATE) == 1 && opt_i(t, O_REG) == 1)
+        return snprintf(err, errlen, "update=prox needs reg=nearest (the mixture penalty has no "
+                                     "closed-form proximal step)"), -1;
     if (opt_i(t, O_FMIN) > opt_i(t, O_FMAX))
         return snprintf(err, errlen, "fmin %d > fmax %d", opt_i(t, O_FMIN), opt_i(t, O_FMAX)), -1;
     choose_step(t);
@@ -200,13 +213,27 @@ static double penalty(const sq_qtensor *t, float *grad, double scale)
 static void s_backward(sq_qtensor *t)
 {
     double lambda = lambda_now(t);
-    if (lambda > 0)
+    if (lambda > 0 && opt_i(t, O_UPDATE) == 0)
         penalty(t, t->g, lambda);
+}
+
+/* update=prox: the proximal step of lr * lambda * R_l (nearest form). */
+static void prox(sq_qtensor *t)
+{
+    double s = width(t), norm = opt_i(t, O_NORM) == 0 ? (double)t->n : 1.0;
+    double a = t->lr * lambda_now(t) / (norm * s * s);
+    if (!(a > 0))
+        return;
+    sq_fpgrid g = grid(t);
+    for (size_t i = 0; i < t->n; i++)
+        t->w[i] = (float)((t->w[i] + a * sq_fp_quant(&g, t->w[i])) / (1 + a));
 }
 
 static void s_after_step(sq_qtensor *t)
 {
     const state *s = t->state;
+    if (opt_i(t, O_UPDATE) == 1)
+        prox(t);
     int clip = opt_i(t, O_CLIP);
     if (clip == 2)
         return;

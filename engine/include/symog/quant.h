@@ -73,6 +73,9 @@ typedef struct sq_qtensor {
     /* the host's seeded RNG, for stochastic methods: uniform in [0, 1)     */
     double (*uniform)(void *rng);
     void *rng;
+    /* appended in ABI 1 (plugins built before it never read it): the
+       learning rate of the optimizer step that after_step follows */
+    double lr;
 } sq_qtensor;
 
 /* Per-epoch diagnostics a quantizer may report (optional hook `stats`). */
