@@ -454,6 +454,55 @@ static void test_smoke_grid(void **state)
     grid_free(&t);
 }
 
+/* A run that diverges (NaN/Inf, exit 3) is a finding, not a failure: the
+ * grid succeeds, the table cell says "diverged", and the next grid leaves
+ * the run alone instead of retrying it. */
+static const char *DIVERGE =
+    "experiment { name = 'div', caption = 'one run diverges',\n"
+    "  base = { model = 'lenet5', epochs = 1, train_subset = 256, test_subset = 100 },\n"
+    "  axes = { lr = { 0.01, 100 } },\n"
+    "  profiles = { smoke = {}, quick = {}, paper = {} },\n"
+    "  report = { { kind = 'table', id = 'div-table', rows = 'lr' } } }\n";
+
+static void test_diverged_run(void **state)
+{
+    char root[300], tables[300], figures[300], p[1200];
+    snprintf(root, sizeof root, "%s/div-runs", dir);
+    snprintf(tables, sizeof tables, "%s/div-tables", dir);
+    snprintf(figures, sizeof figures, "%s/div-figures", dir);
+    grid t;
+    grid_load(&t, "div", DIVERGE, root, "");
+    assert_int_equal(t.g.n, 2);
+    assert_int_equal(run_grid(&t, ""), 0);
+    const sq_grun *ok = &t.g.r[0], *bad = &t.g.r[1];
+    assert_int_equal(ok->status, SQ_GR_OK);
+    assert_int_equal(bad->status, SQ_GR_DIVERGED);
+    struct stat before, after;
+    stat_of(bad->dir, "diverged.yaml", &before);
+    snprintf(p, sizeof p, "%s/result.yaml", bad->dir);
+    assert_int_not_equal(access(p, F_OK), 0); /* never recorded as a result */
+    assert_int_equal(run_grid(&t, ""), 0);
+    assert_int_equal(t.g.r[1].status, SQ_GR_DIVERGED);
+    stat_of(bad->dir, "diverged.yaml", &after);
+    assert_int_equal(after.st_mtime, before.st_mtime);
+    assert_int_equal(after.st_ino, before.st_ino);
+    sq_greport_opts o = {tables, figures, "plots", 1, "gnuplot"};
+    sq_err e = {{0}};
+    if (sq_greport(&t.gp, 1, &t.ds, &o, &e)) {
+        print_error("%s\n", e.msg);
+        fail();
+    }
+    snprintf(p, sizeof p, "%s/div-table.md", tables);
+    char *md = slurp(p);
+    must_contain(md, "diverged", "the diverged cell");
+    sq_free(md);
+    snprintf(p, sizeof p, "%s/div-table.csv", tables);
+    char *csv = slurp(p);
+    must_contain(csv, ",diverged", "the diverged cell's status");
+    sq_free(csv);
+    grid_free(&t);
+}
+
 /* Kill a grid (and its child) while the run trains; the next grid resumes
  * the run from its last finished epoch. */
 static void test_kill_resume(void **state)
@@ -502,27 +551,40 @@ static void test_kill_resume(void **state)
     grid_free(&t);
 }
 
-/* A run that fails is reported with its reason and log, the others go on,
- * and the grid exits 1 at the end. */
+/* A run that fails (here: `symog train` exits 1, as it does for a full
+ * disk or a broken file; a wrapper makes the run with lr 0.5 fail) is
+ * reported with its reason and log, the others go on, and the grid exits 1
+ * at the end. */
 static void test_failed_run(void **state)
 {
     static const char *text =
-        "experiment { name = 'failing', caption = 'one run diverges',\n"
+        "experiment { name = 'failing', caption = 'one run fails',\n"
         "  base = { model = 'lenet5', epochs = 1, train_subset = 300, test_subset = 100 },\n"
-        "  axes = { variant = { { label = 'diverges', lr = 100 }, { label = 'fine', lr = 0.01 } } },\n"
+        "  axes = { variant = { { label = 'fails', lr = 0.5 }, { label = 'fine', lr = 0.01 } } },\n"
         "  profiles = { smoke = {}, quick = {}, paper = {} } }\n";
-    char root[300];
+    char root[300], wrapper[300], cwd[600];
     snprintf(root, sizeof root, "%s/fail-runs", dir);
+    snprintf(wrapper, sizeof wrapper, "%s/symog-wrapper", dir);
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    char script[2000];
+    snprintf(script, sizeof script,
+             "#!/bin/sh\ncase \" $* \" in *' --lr 0.5 '*) echo 'symog train: disk on fire' >&2; "
+             "exit 1;; esac\nexec '%s/%s/symog' \"$@\"\n", cwd, SQ_BUILD_DIR);
+    tu_write(wrapper, script, strlen(script));
+    assert_int_equal(chmod(wrapper, 0755), 0);
     grid t;
     grid_load(&t, "failing", text, root, "");
-    assert_int_equal(run_grid(&t, ""), 1);
+    sq_grunner_opts o = {wrapper, "", 2, 0, 0, 0, NULL, 25};
+    sq_err e = {{0}};
+    assert_int_equal(sq_grid_run(&t.gp, 1, &t.ds, &o, &e), 1);
     assert_int_equal(t.g.r[0].status, SQ_GR_FAILED);
-    must_contain(t.g.r[0].why, "diverged", "the failure's reason");
+    must_contain(t.g.r[0].why, "exit status 1", "the failure's reason");
+    must_contain(t.g.r[0].why, "disk on fire", "the failure's reason");
     assert_int_equal(t.g.r[1].status, SQ_GR_OK);
     char p[1200];
     snprintf(p, sizeof p, "%s/log.txt", t.g.r[0].dir);
     char *log = slurp(p);
-    must_contain(log, "symog train: training diverged", "the failed run's log");
+    must_contain(log, "disk on fire", "the failed run's log");
     sq_free(log);
     grid_free(&t);
 }
@@ -534,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_report_handmade),
         cmocka_unit_test(test_report_atomic),
         cmocka_unit_test(test_smoke_grid),
+        cmocka_unit_test(test_diverged_run),
         cmocka_unit_test(test_kill_resume),
         cmocka_unit_test(test_failed_run),
     };

@@ -199,6 +199,8 @@ enum {
     SQ_GR_BUSY,    /* locked by another running grid                    */
     SQ_GR_FAILED,  /* ran and failed                                    */
     SQ_GR_OK,      /* ran and finished now                              */
+    SQ_GR_DIVERGED,/* same config, stopped on NaN/Inf (diverged.yaml):
+                      final, not retried, shown as "diverged"           */
     SQ_GR_NSTATES
 };
 
@@ -344,7 +346,7 @@ typedef struct sq_grctx {
 typedef struct sq_gcell {
     double v[64];             /* metric of each distinct finished run      */
     const char *src[64];      /* their directories                         */
-    int n, runs, skipped, pending;
+    int n, runs, skipped, pending, diverged;
     const char *missing_data; /* a skipped run's dataset                   */
     double mean, std;
     int bits;                 /* bit width of the runs (32 = float)        */

@@ -135,6 +135,10 @@ void sq_gcell_get(sq_grctx *c, const int *fix, const char *metric, sq_gcell *cel
             cell->missing_data = sq_grun_get(r, "data");
             continue;
         }
+        if (r->status == SQ_GR_DIVERGED) {
+            cell->diverged++;
+            continue;
+        }
         const sq_gresult *res = result(c, i);
         double v;
         if (!res || sq_gresult_field(res, metric, &v)) {
@@ -351,7 +355,8 @@ void sq_greport_caption(const sq_grctx *c, char *buf, size_t n)
 static void cell_text(const sq_gcell *cl, char *b, size_t n, int tex, int bold)
 {
     if (cl->n == 0) {
-        snprintf(b, n, "%s", cl->skipped == cl->runs && cl->runs ? "n/a" : cl->runs ? "–" : "");
+        snprintf(b, n, "%s", cl->skipped == cl->runs && cl->runs ? "n/a"
+                             : cl->diverged ? "diverged" : cl->runs ? "–" : "");
         if (tex && !strcmp(b, "–"))
             snprintf(b, n, "--");
         return;
@@ -441,12 +446,13 @@ static void write_md(const sq_grctx *c, const tdata *t, const char *caption, FIL
 static void notes(const sq_grctx *c, const tdata *t, FILE *f, int tex)
 {
     const char *sep = tex ? "\\\\\n" : "\n\n";
-    int dag = 0, na = 0, pend = 0;
+    int dag = 0, na = 0, pend = 0, div = 0;
     for (int i = 0; i < t->nrows * t->ncols; i++) {
         const sq_gcell *cl = &t->cells[i];
         dag |= cl->n && cl->n < cl->runs - cl->skipped;
         na |= cl->runs && cl->skipped == cl->runs;
-        pend |= !cl->n && cl->runs && cl->skipped < cl->runs;
+        pend |= !cl->n && cl->runs && cl->skipped < cl->runs && !cl->diverged;
+        div |= cl->diverged > 0;
     }
     int any_best = 0;
     for (int k = 0; k < t->ncols; k++)
@@ -474,6 +480,10 @@ static void notes(const sq_grctx *c, const tdata *t, FILE *f, int tex)
     }
     if (dag)
         fprintf(f, "%s: not every seed of this cell has finished; the mean is over those that have.%s",
+                tex ? "$^\\dagger$" : "†", sep);
+    if (div)
+        fprintf(f, "diverged: a run of this cell stopped on NaN/Inf (its diverged.yaml says where); "
+                   "a cell with other finished seeds shows their mean with %s.%s",
                 tex ? "$^\\dagger$" : "†", sep);
     if (pend)
         fprintf(f, "%s: not trained yet, or failed (see `symog grid`).%s", tex ? "--" : "–", sep);
@@ -548,7 +558,8 @@ static void write_csv(const sq_grctx *c, const tdata *t, FILE *f)
         for (int k = 0; k < t->ncols; k++) {
             const sq_gcell *cl = &t->cells[i * t->ncols + k];
             const char *colname = t->cols[k].cv >= 0 ? c->g->axes[t->C].v[t->cols[k].cv].label : "";
-            const char *st = cl->n == 0 ? (cl->runs && cl->skipped == cl->runs ? "data-missing" : "pending")
+            const char *st = cl->n == 0 ? (cl->runs && cl->skipped == cl->runs ? "data-missing"
+                                           : cl->diverged ? "diverged" : "pending")
                              : cl->n < cl->runs - cl->skipped ? "partial" : "ok";
             fprintf(f, "%s,\"%s\",\"%s\",%s,", c->o->id, row, colname, c->o->metrics[t->cols[k].metric]);
             if (cl->n)

@@ -38,7 +38,7 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int s) { stop_signal = s; }
 
 static const char *const STATUS[SQ_GR_NSTATES] = {
-    "todo", "resume", "redo", "done", "reused", "same", "skipped", "invalid", "busy", "FAILED", "ok"};
+    "todo", "resume", "redo", "done", "reused", "same", "skipped", "invalid", "busy", "FAILED", "ok", "diverged"};
 
 typedef struct job {
     pid_t pid;
@@ -118,7 +118,8 @@ static void print_plan(state *s)
             }
         }
         printf("  %-28s %5d %6d %6d %5d %5d %6d %5d %7d %7d\n", s->g[k]->x->name, n,
-               c[SQ_GR_TODO], c[SQ_GR_RESUME], c[SQ_GR_REDO], c[SQ_GR_DONE], c[SQ_GR_REUSED],
+               c[SQ_GR_TODO], c[SQ_GR_RESUME], c[SQ_GR_REDO], c[SQ_GR_DONE] + c[SQ_GR_DIVERGED],
+               c[SQ_GR_REUSED],
                c[SQ_GR_DUP], c[SQ_GR_SKIPPED], c[SQ_GR_INVALID]);
     }
     /* missing datasets, once each */
@@ -322,7 +323,15 @@ static void finish(state *s, int jn, int wstatus, int *requeue)
     if (s->est_done > 0)
         fmt_minutes(left, sizeof left, s->est_left * (s->real_done / s->est_done) /
                                            SQ_MAX(1, SQ_MIN(s->ncpu, s->o->jobs)));
-    if (ok) {
+    snprintf(p, sizeof p, "%s/diverged.yaml", r->dir);
+    if (!ok && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 3 && access(p, F_OK) == 0) {
+        char tail[300];
+        log_tail(r->dir, tail, sizeof tail);
+        r->status = SQ_GR_DIVERGED;
+        snprintf(r->source, sizeof r->source, "%s", r->dir);
+        printf("[%3d/%d] diverged %s/%s (%s); recorded in %s/diverged.yaml, not retried; ~%s left\n",
+               s->finished, s->total, s->g[j.g]->x->name, r->name, tail, r->dir, left);
+    } else if (ok) {
         r->status = SQ_GR_OK;
         snprintf(r->source, sizeof r->source, "%s", r->dir);
         sq_gresult res;
@@ -382,10 +391,10 @@ static void summary(state *s)
         for (int i = 0; i < s->g[k]->n; i++)
             if (s->sel[k][i])
                 c[run_at(s, k, i)->status]++;
-    printf("symog grid: %d trained now, %d failed, %d invalid, %d already finished, %d reused "
-           "(same config), %d skipped (missing data)%s\n",
-           c[SQ_GR_OK], c[SQ_GR_FAILED], c[SQ_GR_INVALID], c[SQ_GR_DONE], c[SQ_GR_REUSED],
-           c[SQ_GR_SKIPPED], c[SQ_GR_BUSY] ? ", some busy in another process" : "");
+    printf("symog grid: %d trained now, %d failed, %d diverged, %d invalid, %d already finished, "
+           "%d reused (same config), %d skipped (missing data)%s\n",
+           c[SQ_GR_OK], c[SQ_GR_FAILED], c[SQ_GR_DIVERGED], c[SQ_GR_INVALID], c[SQ_GR_DONE],
+           c[SQ_GR_REUSED], c[SQ_GR_SKIPPED], c[SQ_GR_BUSY] ? ", some busy in another process" : "");
     for (int k = 0; k < s->ng; k++)
         for (int i = 0; i < s->g[k]->n; i++) {
             sq_grun *r = run_at(s, k, i);
@@ -496,7 +505,7 @@ int sq_grid_run(sq_ggrid **g, int ng, sq_gdatasets *ds, const sq_grunner_opts *o
             if (!s.sel[k][i])
                 continue;
             if (o->force && (r->status == SQ_GR_DONE || r->status == SQ_GR_REUSED ||
-                             r->status == SQ_GR_RESUME))
+                             r->status == SQ_GR_RESUME || r->status == SQ_GR_DIVERGED))
                 r->status = SQ_GR_REDO;
             if (r->status == SQ_GR_DUP)
                 s.sel[r->primary_g][r->primary_r] = 1; /* its twin runs for it */
@@ -521,6 +530,9 @@ int sq_grid_run(sq_ggrid **g, int ng, sq_gdatasets *ds, const sq_grunner_opts *o
                     snprintf(r->source, sizeof r->source, "%s", p->dir);
                     if (link_same(&s, r, k, e))
                         goto done;
+                } else if (p->status == SQ_GR_DIVERGED) {
+                    r->status = SQ_GR_DIVERGED;
+                    snprintf(r->source, sizeof r->source, "%s", p->dir);
                 } else if (stop_signal) {
                     r->status = SQ_GR_TODO;
                 } else {

@@ -406,6 +406,11 @@ int sq_gplan_status(sq_ggrid **g, int ng, sq_gdatasets *ds, const sq_gindex *ix,
                 snprintf(r->source, sizeof r->source, "%s", r->dir);
                 continue;
             }
+            if (!strcmp(own, r->hash) && exists(r->dir, "diverged.yaml")) {
+                r->status = SQ_GR_DIVERGED; /* a finding, not a failure: not retried */
+                snprintf(r->source, sizeof r->source, "%s", r->dir);
+                continue;
+            }
             if (fin) {
                 r->status = SQ_GR_REUSED;
                 snprintf(r->source, sizeof r->source, "%s", fin);
