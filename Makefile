@@ -98,7 +98,7 @@ data:
 	@sh tests/fetch-data.sh $(or $(SYMOG_DATA),data)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 # ---- reliability: sanitizer settings and fuzzing (tests/fuzz/) ------------
 # Under SAN=1 undefined behaviour aborts and a leak fails the test.

@@ -129,7 +129,9 @@ static void test_unknown_names(void **state)
           {{"train", "--schedule", "cosine:1e308", NULL}, 2, {"--schedule", "learning rate -inf"}},
           {{"train", "--quantizer", "ternary", NULL}, 2, {"--quantizer", "unknown quantizer 'ternary'", "symog"}},
           {{"eval", "--model", "vgg", "--checkpoint", "x", NULL}, 2, {"--model", "unknown model 'vgg'"}},
-          {{"eval", "--data", "svhn", "--checkpoint", "x", NULL}, 2, {"--data", "svhn"}});
+          {{"eval", "--data", "svhn", "--checkpoint", "x", NULL}, 2, {"--data", "svhn"}},
+          {{"bench", "--models", "vgg7,resnet", NULL}, 2, {"--models", "unknown model 'resnet'", "densenet40"}},
+          {{"bench", "--models", ",", NULL}, 2, {"--models", "no model named"}});
 }
 
 static void test_quantizer_options(void **state)

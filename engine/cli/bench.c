@@ -421,13 +421,25 @@ int cmd_bench(int argc, char **argv)
     double load[2] = {0, 0};
     sq_err e = {{0}};
     getloadavg(load, 1);
-    printf("%-16s %7s %6s %12s %10s %13s %12s %13s %9s %5s\n", "model", "threads", "batch",
-           "train img/s", "best img/s", "train GFLOP/s", "infer img/s", "infer GFLOP/s",
-           "peak MiB", "CPU");
     char *names[32];
     int nm = 0;
     for (char *tok = strtok(models, ","); tok && nm < 32; tok = strtok(NULL, ","))
         names[nm++] = tok;
+    for (int m = 0; m < nm; m++) /* every name checked before anything runs */
+        if (!sq_model_find(names[m])) {
+            fprintf(stderr, "symog bench: --models: unknown model '%s'; valid:", names[m]);
+            for (int i = 0; sq_model_at(i); i++)
+                fprintf(stderr, "%s %s", i ? "," : "", sq_model_at(i)->name);
+            fprintf(stderr, "\n");
+            return 2;
+        }
+    if (!nm) {
+        fprintf(stderr, "symog bench: --models: no model named (e.g. --models vgg7,densenet40)\n");
+        return 2;
+    }
+    printf("%-16s %7s %6s %12s %10s %13s %12s %13s %9s %5s\n", "model", "threads", "batch",
+           "train img/s", "best img/s", "train GFLOP/s", "infer img/s", "infer GFLOP/s",
+           "peak MiB", "CPU");
     for (int m = 0; m < nm; m++) {
         sq_shape in;
         int B;

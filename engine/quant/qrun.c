@@ -243,8 +243,8 @@ static int grow_history(sq_qrun *r, int epoch, sq_err *e)
     return 0;
 }
 
-/* Fill row `epoch` of slot k; q is scratch for Q(w). */
-static void measure(sq_qrun *r, int k, int epoch, float *q)
+/* Fill row `epoch` of slot k; q is scratch for Q(w). -1: out of memory. */
+static int measure(sq_qrun *r, int k, int epoch, float *q)
 {
     sq_qslot *s = &r->s[k];
     sq_qtensor *t = &s->t;
@@ -274,12 +274,17 @@ static void measure(sq_qrun *r, int k, int epoch, float *q)
     row[SQ_QD_LAMBDA] = st.lambda, row[SQ_QD_STEP] = st.step, row[SQ_QD_EXP] = st.exponent;
     row[SQ_QD_SWITCH] = s->prev ? (double)switched / t->n : 0;
     row[SQ_QD_ERR] = err / t->n / unit, row[SQ_QD_PENALTY] = st.penalty;
-    row[SQ_QD_DISTINCT] = (double)sq_count_distinct(q, t->n);
+    size_t distinct = sq_count_distinct(q, t->n);
+    if (!distinct && t->n)
+        return -1;
+    row[SQ_QD_DISTINCT] = (double)distinct;
     row[SQ_QD_UNIT] = unit, row[SQ_QD_RANGE] = range;
     if (!s->prev)
         s->prev = sq_malloc(t->n * sizeof(float));
-    if (s->prev)
-        memcpy(s->prev, q, t->n * sizeof(float));
+    if (!s->prev)
+        return -1;
+    memcpy(s->prev, q, t->n * sizeof(float));
+    return 0;
 }
 
 static int write_diag(sq_qrun *r, const char *dir, sq_err *e)
@@ -338,7 +343,10 @@ int sq_qrun_diagnostics(sq_qrun *r, const char *dir, int epoch, sq_err *e)
             sq_free(r->s[k].prev);
             r->s[k].prev = NULL;
         }
-        measure(r, k, epoch, q);
+        if (measure(r, k, epoch, q)) {
+            sq_free(q);
+            return sq_fail(e, "out of memory for diagnostics (%s)", r->s[k].t.name);
+        }
     }
     sq_free(q);
     r->diag_n = epoch + 1;

@@ -98,7 +98,8 @@ int sq_qrun_diagnostics(sq_qrun *r, const char *dir, int epoch, sq_err *e);
  * parameters and diagnostics history with what a state file held. */
 int sq_qrun_restore(sq_qrun *r, const void *state, size_t state_bytes, const float *qparams,
                     size_t n_qparams, const double *diag, const double *hist, int diag_n, sq_err *e);
-/* Number of distinct values in x[0..n) (for result.yaml). */
+/* Number of distinct values in x[0..n) (for result.yaml and diag.csv); 0
+ * for n > 0 means its scratch copy could not be allocated. */
 size_t sq_count_distinct(const float *x, size_t n);
 
 #endif
