@@ -51,11 +51,11 @@ static void check_penalty_gradient(const char *reg, const char *norm)
     char r[64], nm[64];
     snprintf(r, sizeof r, "reg=%s", reg);
     snprintf(nm, sizeof nm, "norm=%s", norm);
-    const char *kv[] = {r, nm, "lambda=const", "lambdaT=1", "clip=off"};
+    const char *kv[] = {r, nm, "lambda=const", "lambdaT=1", "clip=off", "update=grad"};
     sq_rng rng;
     sq_rng_seed(&rng, 3);
     qt q;
-    qt_make(&q, 64, kv, 5, 2, &rng);
+    qt_make(&q, 64, kv, 6, 2, &rng);
     sq_qstats st;
     sq_symog_quantizer.stats(&q.t, &st);
     double D = st.step;
@@ -96,11 +96,11 @@ static void test_grad_mixture_sum(void **s) { check_penalty_gradient("mixture", 
  * w = 0.3 -> Q = 0.25, dR/dw = (0.3 - 0.25) / (4 * 0.0625) = 0.2. */
 static void test_grad_known_value(void **s)
 {
-    const char *kv[] = {"shift=0", "lambda=const", "lambdaT=2"};
+    const char *kv[] = {"shift=0", "lambda=const", "lambdaT=2", "update=grad"};
     sq_rng rng;
     sq_rng_seed(&rng, 1);
     qt q;
-    qt_make(&q, 4, kv, 3, 2, &rng);
+    qt_make(&q, 4, kv, 4, 2, &rng);
     float w[4] = {0.3f, -0.2f, 0.05f, -0.3f};
     memcpy(q.w, w, sizeof w);
     unsigned char *st = q.state;
@@ -203,19 +203,24 @@ static void test_prox_step(void **s)
         tu_close(p.w[i], q, 1e-6, 0, "prox with huge lambda lands on the mode");
     }
     qt_free(&p), qt_free(&g);
-    /* the mixture penalty has no closed-form prox: refused at init */
-    const char *km[] = {"update=prox", "reg=mixture"};
-    sq_err e = {{0}};
-    double opt[SQ_QMAX_OPTS];
-    unsigned char stb[256] = {0};
-    float w[8] = {0.1f, -0.2f, 0.3f, 0, 0.05f, -0.05f, 0.2f, -0.1f};
-    int dims[2] = {2, 4};
-    assert_int_equal(sq_qopts_parse(&sq_symog_quantizer, km, 2, opt, &e), 0);
-    sq_qtensor t = {.name = "m.weight", .ndim = 2, .dims = dims, .n = 8, .per_channel = 4, .w = w,
-                    .wq = w, .g = w, .state = stb, .opt = opt, .bits = 2, .count = 1};
-    char msg[256] = "";
-    assert_int_not_equal(sq_symog_quantizer.init(&t, msg, sizeof msg), 0);
-    assert_non_null(strstr(msg, "reg=nearest"));
+    /* both forms: w1 - w0 = -lr lambda dR/dw(w0) / (1 + a), a = lr lambda / (n s^2)
+       (for the mixture the step is semi-implicit: m frozen at w0) */
+    const char *regs[] = {"reg=nearest", "reg=mixture"};
+    for (int f = 0; f < 2; f++) {
+        const char *kp2[] = {"update=prox", "lambda=const", "lambdaT=40", "clip=off", "shrink=0", regs[f]};
+        const char *kg2[] = {"update=grad", "lambda=const", "lambdaT=40", "clip=off", "shrink=0", regs[f]};
+        sq_rng_seed(&rng, 9), sq_rng_seed(&rng2, 9);
+        qt_make(&p, 64, kp2, 6, 2, &rng), qt_make(&g, 64, kg2, 6, 2, &rng2);
+        sq_symog_quantizer.stats(&p.t, &st);
+        double lr = 0.02, a = lr * 40 / (64 * st.step * st.step);
+        sq_symog_quantizer.backward(&g.t); /* g.g = 40 dR/dw(w0) */
+        memcpy(w0, p.w, sizeof w0);
+        p.t.lr = lr;
+        sq_symog_quantizer.after_step(&p.t);
+        for (int i = 0; i < 64; i++)
+            tu_close(p.w[i] - w0[i], -lr * g.g[i] / (1 + a), 1e-6, 1e-5, "prox step");
+        qt_free(&p), qt_free(&g);
+    }
 }
 
 /* After finalize, a real net's quantized weights are integer multiples of

