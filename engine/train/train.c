@@ -4,7 +4,8 @@
  *   metrics.csv   one row per finished epoch
  *   state.safetensors  everything --resume needs (rewritten each epoch,
  *                 and inside an epoch every --save-steps batches, every
- *                 --save-minutes and when interrupted by SIGINT/SIGTERM)
+ *                 --save-minutes and when interrupted by SIGINT/SIGTERM);
+ *                 state.c writes and reads it
  *   model.safetensors  the final model, PyTorch names and layouts
  *   result.yaml   the outcome (written last: its presence means "done")
  *   diverged.yaml instead of result.yaml when NaN/Inf appeared: the epoch,
@@ -12,13 +13,11 @@
  *   diag.csv, hist/   per-epoch quantization diagnostics (quant/qrun.c)
  *
  * Crash safety: every file is written atomically (io/atomic.h), so a run
- * killed at any point leaves the previous complete version of each. The
- * state holds everything the remaining steps depend on (weights, optimizer
- * moments and step count, quantizer state, learned parameters and random
- * stream, batch-norm counters, metrics, and inside an epoch the position,
- * the epoch's random stream and its running loss), so --resume from any
- * checkpoint ends with exactly the bytes of an uninterrupted run (with one
- * thread; see docs/faults.md for what varies with threads).
+ * killed at any point leaves the previous complete version of each; what
+ * the state holds, so that --resume from any checkpoint ends with exactly
+ * the bytes of an uninterrupted run, and how resume checks the settings,
+ * is told in state.c. The default settings and the named recipes are in
+ * recipe.c; struct run, which this file and state.c share, is in run.h.
  *
  * One training step, with the quantizer's hooks:
  *   qrun_forward (wq from w) -> net forward -> loss -> net backward (dL/dwq)
@@ -43,116 +42,8 @@
 #include "models/models.h"
 #include "optim/optim.h"
 #include "quant/quant.h"
+#include "run.h"
 #include "train.h"
-
-enum { M_EPOCH, M_LOSS, M_TRAIN_ERR, M_TEST_ERR, M_TEST_SOFT, M_LR, M_SECONDS, M_COLS };
-
-void sq_train_defaults(sq_train_cfg *c)
-{
-    memset(c, 0, sizeof *c);
-    snprintf(c->model, sizeof c->model, "lenet5");
-    snprintf(c->data, sizeof c->data, "fashion-mnist");
-    snprintf(c->optim, sizeof c->optim, "sgd");
-    snprintf(c->schedule, sizeof c->schedule, "cosine");
-    c->epochs = 10;
-    c->batch = 64;
-    c->eval_batch = 500;
-    c->threads = 2;
-    c->lr = 0.01;
-    c->momentum = 0.9;
-    c->weight_decay = 5e-4;
-    c->seed = 1;
-    c->augment = -1;
-    c->progress = -1;
-    c->save_every = 1;
-    c->save_minutes = 10;
-    snprintf(c->quantizer, sizeof c->quantizer, "float");
-    c->bits = 2;
-    c->first_last = 1;
-    snprintf(c->recipe, sizeof c->recipe, "mnist");
-}
-
-typedef struct recipe {
-    const char *name, *summary;
-    double lr, momentum, wd;
-    int batch, eval_batch, augment;
-} recipe;
-
-static const recipe recipes[] = {
-    {"mnist", "SGD 0.9, lr 0.01, wd 5e-4, cosine, batch 64 (MNIST-like data)", 0.01, 0.9, 5e-4,
-     64, 500, -1},
-    {"cifar", "SGD 0.9, lr 0.1, wd 5e-4, cosine, batch 128, crop+flip (CIFAR)", 0.1, 0.9, 5e-4,
-     128, 128, 1},
-    {"twn", "cifar with weight decay 1e-4 (TWN-style runs)", 0.1, 0.9, 1e-4, 128, 128, 1},
-};
-
-const char *sq_train_recipe_for(const char *data)
-{
-    return !strncmp(data, "cifar", 5) ? "cifar" : "mnist";
-}
-
-const char *sq_train_recipe_at(int i, const char **summary)
-{
-    if (i < 0 || i >= (int)SQ_COUNT(recipes))
-        return NULL;
-    if (summary)
-        *summary = recipes[i].summary;
-    return recipes[i].name;
-}
-
-int sq_train_recipe(sq_train_cfg *c, const char *name, sq_err *e)
-{
-    if (!name[0] || !strcmp(name, "auto"))
-        name = sq_train_recipe_for(c->data);
-    for (size_t i = 0; i < SQ_COUNT(recipes); i++) {
-        const recipe *r = &recipes[i];
-        if (strcmp(r->name, name))
-            continue;
-        snprintf(c->recipe, sizeof c->recipe, "%s", r->name);
-        snprintf(c->optim, sizeof c->optim, "sgd");
-        snprintf(c->schedule, sizeof c->schedule, "cosine");
-        c->lr = r->lr, c->momentum = r->momentum, c->weight_decay = r->wd;
-        c->batch = r->batch, c->eval_batch = r->eval_batch, c->augment = r->augment;
-        return 0;
-    }
-    return sq_fail(e, "unknown recipe '%s' (valid: auto, mnist, cifar, twn)", name);
-}
-
-typedef struct run {
-    const sq_train_cfg *cfg;
-    sq_dataset train, test;
-    float mean[3], std[3];
-    int augment;
-    sq_net net;
-    sq_optim opt;
-    sq_optim_cfg ocfg;
-    sq_sched sched;
-    sq_qrun q;
-    sq_rng qrng;
-    int quantized;        /* not the float identity                        */
-    int *idx, *y;
-    sq_real *x, *dlogits;
-    double metrics[1000][M_COLS];
-    int epochs_done;
-    long long bn_batches;
-    double seconds;
-    int nbatches;         /* batches per epoch                             */
-    int from_state;       /* restored from state.safetensors               */
-    /* inside epoch `epochs_done`: batches done and what they accumulated;
-     * 0 between epochs (a mid-epoch checkpoint restores them) */
-    int ep_step;
-    double ep_loss;
-    long ep_wrong;
-    sq_rng ep_rng;        /* the epoch's stream after those batches        */
-    double last_save;     /* sq_now() at the last checkpoint               */
-    long long saved_at;   /* epochs_done * (nbatches + 1) + ep_step of it  */
-    int status, stop_epoch, stop_step;
-} run;
-
-static void path_in(char *buf, size_t n, const char *dir, const char *file)
-{
-    snprintf(buf, n, "%s/%s", dir, file);
-}
 
 static int load_data(run *r, sq_err *e)
 {
@@ -191,7 +82,7 @@ static int setup_quantizer(run *r, sq_err *e)
 
 /* ---- numerical faults (guard.c finds and records them) ------------------ */
 /* Weights loaded from a file (--init, --resume) must be finite. */
-static int check_loaded(run *r, const char *path, sq_err *e)
+int sq_tr_check_loaded(run *r, const char *path, sq_err *e)
 {
     sq_fault f;
     char v[32];
@@ -259,7 +150,7 @@ static int setup(run *r, sq_err *e)
     sq_net_init(&r->net, &init_rng);
     if (c->init[0] && sq_ckpt_load_net(c->init, &r->net, NULL, NULL, e))
         return sq_wrap(e, "--init");
-    if (c->init[0] && check_loaded(r, c->init, e))
+    if (c->init[0] && sq_tr_check_loaded(r, c->init, e))
         return sq_wrap(e, "--init");
     if (sq_optim_parse(c->optim, &r->ocfg, e))
         return -1;
@@ -374,289 +265,6 @@ static int write_metrics(run *r, sq_err *e)
     return sq_afile_commit(a, e);
 }
 
-/* Inside an epoch the mode-switch reference of the diagnostics (Q(w) at the
- * last epoch end) is no longer Q(w); keep it, all slots in one tensor. */
-static int save_prev(run *r, sq_ckpt_extra *x, sq_err *e)
-{
-    sq_qrun *q = &r->q;
-    size_t n = 0;
-    for (int k = 0; k < q->n; k++) {
-        if (!q->s[k].prev)
-            return 0; /* none yet: a resumed run recomputes it */
-        n += q->s[k].t.n;
-    }
-    float *all = n ? sq_malloc(n * sizeof(float)) : NULL;
-    if (n && !all)
-        return sq_fail(e, "out of memory saving the diagnostics reference");
-    size_t at = 0;
-    for (int k = 0; k < q->n; k++) {
-        memcpy(all + at, q->s[k].prev, q->s[k].t.n * sizeof(float));
-        at += q->s[k].t.n;
-    }
-    int64_t shape = (int64_t)n;
-    int rc = n ? sq_ckpt_extra_add(x, "quant.prev", "F32", 1, &shape, all, e) : 0;
-    sq_free(all);
-    return rc;
-}
-
-static void restore_prev(run *r, const sq_st_file *f)
-{
-    sq_qrun *q = &r->q;
-    const sq_st_tensor *t = sq_st_find(f, "quant.prev");
-    size_t n = 0;
-    for (int k = 0; k < q->n; k++)
-        n += q->s[k].prev ? q->s[k].t.n : 0;
-    if (!t || strcmp(t->dtype, "F32") || t->nbytes != n * sizeof(float))
-        return;
-    const float *src = t->data;
-    for (int k = 0; k < q->n; k++) {
-        memcpy(q->s[k].prev, src, q->s[k].t.n * sizeof(float));
-        src += q->s[k].t.n;
-    }
-}
-
-/* The quantizer's state block, learned parameters and diagnostics. */
-static int save_quant_state(run *r, sq_ckpt_extra *x, sq_err *e)
-{
-    sq_qrun *q = &r->q;
-    int64_t sb = (int64_t)q->state_bytes, nq = (int64_t)q->n_qparams;
-    int64_t dn[3] = {q->diag_n, q->n, SQ_QDIAG_COLS}, hn[3] = {q->diag_n, q->n, SQ_QHIST_BINS};
-    if (sb && sq_ckpt_extra_add(x, "quant.state", "U8", 1, &sb, q->state, e))
-        return -1;
-    if (nq && sq_ckpt_extra_add(x, "quant.qparams", "F32", 1, &nq, q->qparams, e))
-        return -1;
-    if (q->diag_n && (sq_ckpt_extra_add(x, "quant.diag", "F64", 3, dn, q->diag, e) ||
-                      sq_ckpt_extra_add(x, "quant.hist", "F64", 3, hn, q->hist, e)))
-        return -1;
-    return 0;
-}
-
-/* The settings a resumed run must share with the one that wrote the state,
- * one "key=value" per line (threads, paths and progress may differ). */
-static void config_text(const run *r, char *buf, size_t n)
-{
-    const sq_train_cfg *c = r->cfg;
-    size_t at = (size_t)snprintf(buf, n,
-        "model=%s\ndata=%s\ndata_sha256=%s\nepochs=%d\nbatch=%d\nlr=%.17g\noptim=%s\n"
-        "momentum=%.17g\nwd=%.17g\nschedule=%s\nseed=%llu\naugment=%d\ntrain-subset=%d\n"
-        "init=%s\nquantizer=%s\nbits=%d\nfirst-last=%d\n",
-        c->model, c->data, r->train.sha256, c->epochs, c->batch, c->lr, c->optim, c->momentum,
-        c->weight_decay, c->schedule, (unsigned long long)c->seed, c->augment, c->train_subset,
-        c->init, c->quantizer, c->bits, c->first_last);
-    for (int i = 0; r->q.q && i < r->q.q->n_options && at < n; i++) {
-        char v[64];
-        sq_qopt_format(r->q.q, i, r->q.opt[i], v, sizeof v);
-        at += (size_t)snprintf(buf + at, n - at, "q-opt %s=%s\n", r->q.q->options[i].key, v);
-    }
-}
-
-/* Refuse to resume a state written with other settings; names the first
- * that differs. */
-static int same_config(const char *saved, const char *now, const char *path, sq_err *e)
-{
-    for (const char *l = saved; *l;) {
-        const char *nl = strchr(l, '\n'), *eq = strchr(l, '=');
-        size_t len = nl ? (size_t)(nl - l) : strlen(l);
-        if (eq && eq < l + len) {
-            size_t klen = (size_t)(eq - l) + 1;
-            const char *m = now;
-            while (*m && !(strncmp(m, l, klen) == 0 && (m == now || m[-1] == '\n')))
-                m = strchr(m, '\n') ? strchr(m, '\n') + 1 : m + strlen(m);
-            size_t mlen = *m ? (strchr(m, '\n') ? (size_t)(strchr(m, '\n') - m) : strlen(m)) : 0;
-            if (mlen != len || strncmp(m, l, len))
-                return sq_fail(e, "--resume: %s was written by a run with %.*s, this run has "
-                                  "%.*s; continue it with the same settings, or start over with "
-                                  "another --out (or delete the directory)", path, (int)len, l,
-                               (int)mlen, mlen ? m : "(no such setting)");
-        }
-        l += len + (nl != NULL);
-    }
-    return 0;
-}
-
-static int save_state(run *r, sq_err *e)
-{
-    char path[1100], ep[32], t[32], seed[32], step[32], threads[32], config[4096];
-    path_in(path, sizeof path, r->cfg->out, "state.safetensors");
-    sq_ckpt_extra x = {0};
-    int rc = -1;
-    int64_t n_rng = (int64_t)sizeof r->qrng.s;
-    int64_t shape[1] = {(int64_t)r->opt.n};
-    const char *rt = sizeof(sq_real) == 4 ? "F32" : "F64";
-    /* the latent weights are the net's own tensors; the moments go beside them */
-    if (r->opt.m && sq_ckpt_extra_add(&x, "optim.m", rt, 1, shape, r->opt.m, e))
-        goto done;
-    if (r->opt.v && sq_ckpt_extra_add(&x, "optim.v", rt, 1, shape, r->opt.v, e))
-        goto done;
-    if (r->epochs_done) {
-        int64_t ms[2] = {r->epochs_done, M_COLS};
-        if (sq_ckpt_extra_add(&x, "metrics", "F64", 2, ms, r->metrics, e))
-            goto done;
-    }
-    if (save_quant_state(r, &x, e) ||
-        sq_ckpt_extra_add(&x, "quant.rng", "U8", 1, &n_rng, r->qrng.s, e))
-        goto done;
-    if (r->ep_step > 0) { /* inside an epoch: where, and what the epoch has drawn and summed */
-        double acc[2] = {r->ep_loss, (double)r->ep_wrong};
-        int64_t two = 2;
-        if (sq_ckpt_extra_add(&x, "train.epoch_rng", "U8", 1, &n_rng, r->ep_rng.s, e) ||
-            sq_ckpt_extra_add(&x, "train.epoch_acc", "F64", 1, &two, acc, e) ||
-            save_prev(r, &x, e))
-            goto done;
-    }
-    snprintf(ep, sizeof ep, "%d", r->epochs_done);
-    snprintf(step, sizeof step, "%d", r->ep_step);
-    snprintf(t, sizeof t, "%lld", r->opt.t);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->cfg->seed);
-    snprintf(threads, sizeof threads, "%d", r->cfg->threads);
-    config_text(r, config, sizeof config);
-    const char *meta[] = {"format", "symog-train-state-1", "epochs_done", ep, "epoch_step", step,
-                          "optim_t", t, "seed", seed, "model", r->cfg->model, "config", config,
-                          "threads", threads, NULL};
-    rc = sq_ckpt_save(path, &r->net, r->bn_batches, &x, meta, e);
-    if (rc == 0) {
-        r->last_save = sq_now();
-        r->saved_at = (long long)r->epochs_done * (r->nbatches + 1) + r->ep_step;
-    }
-done:
-    sq_ckpt_extra_free(&x);
-    return rc;
-}
-
-/* Save the state unless this very point was saved already. */
-static int checkpoint(run *r, sq_err *e)
-{
-    if (r->saved_at == (long long)r->epochs_done * (r->nbatches + 1) + r->ep_step)
-        return 0;
-    return save_state(r, e);
-}
-
-static int copy_state(const sq_st_file *f, const char *name, sq_real *dst, size_t n,
-                      const char *path, sq_err *e)
-{
-    const sq_st_tensor *t = sq_st_find(f, name);
-    if (!t || t->nbytes != n * sizeof(sq_real))
-        return sq_fail(e, "%s: tensor %s missing or of the wrong size; delete the run "
-                          "directory to start over", path, name);
-    memcpy(dst, t->data, t->nbytes);
-    return 0;
-}
-
-static int restore_quant(run *r, const sq_st_file *f, const char *path, sq_err *e)
-{
-    sq_qrun *q = &r->q;
-    const sq_st_tensor *st = sq_st_find(f, "quant.state"), *qp = sq_st_find(f, "quant.qparams");
-    const sq_st_tensor *dg = sq_st_find(f, "quant.diag"), *hs = sq_st_find(f, "quant.hist");
-    int diag_n = dg ? (int)dg->shape[0] : 0;
-    if ((q->state_bytes && !st) || (q->n_qparams && !qp) ||
-        (dg && (!hs || dg->ndim != 3 || dg->shape[1] != q->n || dg->shape[2] != SQ_QDIAG_COLS ||
-                hs->nbytes != (size_t)diag_n * q->n * SQ_QHIST_BINS * sizeof(double))))
-        return sq_fail(e, "%s: quantizer state missing or shaped for another run; delete the "
-                          "run directory to start over", path);
-    if (sq_qrun_restore(q, st ? st->data : NULL, st ? st->nbytes : 0, qp ? qp->data : NULL,
-                        qp ? qp->nbytes / sizeof(float) : 0, dg ? dg->data : NULL,
-                        hs ? hs->data : NULL, diag_n, e))
-        return sq_wrap(e, "%s", path);
-    return 0;
-}
-
-/* A whole decimal integer (state metadata are outside input too). */
-static int meta_int(const char *s, long long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtoll(s, &end, 10);
-    return errno || end == s || *end ? -1 : 0;
-}
-
-/* Restore a run from its state file; returns 1 if there was none. */
-static int resume(run *r, sq_err *e)
-{
-    char path[1100];
-    path_in(path, sizeof path, r->cfg->out, "state.safetensors");
-    if (access(path, F_OK) != 0)
-        return 1;
-    sq_st_file f = {0};
-    if (sq_ckpt_load_net(path, &r->net, &r->bn_batches, &f, e))
-        return sq_wrap(e, "--resume");
-    int rc = -1;
-    const char *ep = sq_st_meta(&f, "epochs_done"), *t = sq_st_meta(&f, "optim_t");
-    const char *model = sq_st_meta(&f, "model"), *step = sq_st_meta(&f, "epoch_step");
-    const char *config = sq_st_meta(&f, "config");
-    long long v_ep, v_t, v_step = 0;
-    char now[4096];
-    if (!ep || !t || !model || strcmp(model, r->cfg->model) || meta_int(ep, &v_ep) ||
-        meta_int(t, &v_t) || (step && meta_int(step, &v_step))) {
-        sq_fail(e, "%s was not written by a %s run of this tool", path, r->cfg->model);
-        goto done;
-    }
-    config_text(r, now, sizeof now);
-    if (config && same_config(config, now, path, e))
-        goto done;
-    const char *th = sq_st_meta(&f, "threads");
-    if (th && atoi(th) != r->cfg->threads)
-        sq_log(SQ_LOG_INFO, "note: resuming with --threads %d, the state was written with %s: "
-                            "the result will not be bit-identical to an uninterrupted run\n",
-               r->cfg->threads, th);
-    if (v_ep < 0 || v_ep > r->cfg->epochs || v_ep > 1000 || v_t < 0) {
-        sq_fail(e, "%s: %lld epochs done, but the run has %d", path, v_ep, r->cfg->epochs);
-        goto done;
-    }
-    if (v_step < 0 || v_step >= r->nbatches || (v_step > 0 && v_ep == r->cfg->epochs)) {
-        sq_fail(e, "%s: %lld batches into epoch %lld, but an epoch has %d; was it written with "
-                   "another --batch or --train-subset?", path, v_step, v_ep + 1, r->nbatches);
-        goto done;
-    }
-    r->epochs_done = (int)v_ep;
-    r->opt.t = v_t;
-    r->ep_step = (int)v_step;
-    if (r->ep_step > 0) {
-        const sq_st_tensor *rng = sq_st_find(&f, "train.epoch_rng");
-        const sq_st_tensor *acc = sq_st_find(&f, "train.epoch_acc");
-        if (!rng || rng->nbytes != sizeof r->ep_rng.s || !acc || strcmp(acc->dtype, "F64") ||
-            acc->nbytes != 2 * sizeof(double)) {
-            sq_fail(e, "%s: the position inside epoch %d is incomplete; delete the run directory "
-                       "to start over", path, r->epochs_done + 1);
-            goto done;
-        }
-        memcpy(r->ep_rng.s, rng->data, sizeof r->ep_rng.s);
-        const double *a = acc->data;
-        r->ep_loss = a[0];
-        r->ep_wrong = (long)a[1];
-    }
-    if ((r->opt.m && copy_state(&f, "optim.m", r->opt.m, r->opt.n, path, e)) ||
-        (r->opt.v && copy_state(&f, "optim.v", r->opt.v, r->opt.n, path, e)))
-        goto done;
-    if (r->epochs_done) {
-        const sq_st_tensor *m = sq_st_find(&f, "metrics");
-        if (!m || m->nbytes != sizeof(double) * M_COLS * (size_t)r->epochs_done) {
-            sq_fail(e, "%s: metrics missing or inconsistent", path);
-            goto done;
-        }
-        memcpy(r->metrics, m->data, m->nbytes);
-    }
-    if (restore_quant(r, &f, path, e))
-        goto done;
-    const sq_st_tensor *qr = sq_st_find(&f, "quant.rng");
-    if (qr && qr->nbytes == sizeof r->qrng.s) /* after restore_quant: its forward may draw */
-        memcpy(r->qrng.s, qr->data, sizeof r->qrng.s);
-    if (r->ep_step > 0)
-        restore_prev(r, &f);
-    if (check_loaded(r, path, e))
-        goto done;
-    r->from_state = 1;
-    r->saved_at = (long long)r->epochs_done * (r->nbatches + 1) + r->ep_step;
-    if (r->ep_step)
-        sq_log(SQ_LOG_INFO, "resuming %s in epoch %d after batch %d of %d\n", r->cfg->out,
-               r->epochs_done + 1, r->ep_step, r->nbatches);
-    else
-        sq_log(SQ_LOG_INFO, "resuming %s after epoch %d\n", r->cfg->out, r->epochs_done);
-    rc = 0;
-done:
-    sq_st_free(&f);
-    return rc;
-}
-
 /* ---- the loop ---------------------------------------------------------- */
 static double evaluate(run *r, const sq_dataset *d)
 {
@@ -707,7 +315,7 @@ static int periodic_due(const run *r, int done)
 /* Stop at a batch boundary: save where we are. Returns 1 or -1. */
 static int stop_here(run *r, int epoch, sq_err *e)
 {
-    if (checkpoint(r, e))
+    if (sq_tr_checkpoint(r, e))
         return -1;
     r->status = SQ_TRAIN_INTERRUPTED;
     r->stop_epoch = epoch + 1;
@@ -761,7 +369,7 @@ static int train_epoch(run *r, int epoch, double lr, double *loss_out, double *e
         sq_qrun_after_step(&r->q);
         r->bn_batches++;
         r->ep_step = k + 1;
-        if (periodic_due(r, k + 1) && save_state(r, e))
+        if (periodic_due(r, k + 1) && sq_tr_save_state(r, e))
             return -1;
         if (sq_now() - last > 0.2 || i + nb == n) {
             progress(r, epoch, i + nb - first * B, n - first * B, r->ep_loss / (i + nb), t0, bar);
@@ -973,7 +581,7 @@ static int loop(run *r, sq_train_result *res, sq_err *e)
             return -1;
         int stop = c->stop_after > 0 && r->epochs_done >= c->stop_after && r->epochs_done < c->epochs;
         if ((r->epochs_done % c->save_every == 0 || r->epochs_done == c->epochs || stop) &&
-            save_state(r, e))
+            sq_tr_save_state(r, e))
             return -1;
         if (stop) {
             r->status = SQ_TRAIN_STOPPED;
@@ -1049,8 +657,13 @@ int sq_train(const sq_train_cfg *cfg, sq_train_result *res, sq_err *e)
     res->status = SQ_TRAIN_FAILED;
     if (cfg->epochs < 1 || cfg->epochs > 1000)
         return sq_fail(e, "--epochs %d: must be 1..1000", cfg->epochs);
-    if (cfg->batch < 1 || cfg->eval_batch < 1)
+    if (cfg->batch < 1)
         return sq_fail(e, "--batch %d: must be at least 1", cfg->batch);
+    if (cfg->eval_batch < 1)
+        return sq_fail(e, "--eval-batch %d: must be at least 1", cfg->eval_batch);
+    if (cfg->save_every < 1)
+        return sq_fail(e, "save_every %d: must be at least 1 (sq_train_defaults sets it)",
+                       cfg->save_every);
     if (!(cfg->lr > 0) || !isfinite(cfg->lr))
         return sq_fail(e, "--lr %g: must be positive and finite", cfg->lr);
     if (cfg->save_steps < 0 || !(cfg->save_minutes >= 0))
@@ -1066,7 +679,7 @@ int sq_train(const sq_train_cfg *cfg, sq_train_result *res, sq_err *e)
     if (sq_mkdir_p(cfg->out, e) || load_data(r, e) || setup(r, e))
         goto done;
     if (cfg->resume) {
-        int st = resume(r, e);
+        int st = sq_tr_resume(r, e);
         if (st < 0)
             goto done;
         if (st == 1)
