@@ -565,7 +565,7 @@ static int parse_axis(vx *v, const char *name, const sq_gv *g, const sq_gaxis *s
             if (!rc && strlen(val) >= sizeof o->label)
                 rc = verr(v, NULL, "value longer than %zu characters", sizeof o->label - 1);
             if (!rc) {
-                snprintf(o->label, sizeof o->label, "%s", val);
+                memcpy(o->label, val, strlen(val) + 1); /* fits: checked above */
                 const skey *k = &SKEYS[sq_gset_key_index(name)];
                 char raw[SQ_G_VAL + SQ_G_KEY];
                 snprintf(raw, sizeof raw, "%s%s", k->type == K_STR ? "" : name, o->label);
