@@ -9,7 +9,8 @@ experiment {
   name = "table1-lenet5bn",
   caption = "LeNet5 with batch norm, weights at 2 bits (BinaryConnect and BWN: 1 bit; float: 32)",
   notes = "All methods share lenet5-bn (batch norm after conv1, conv2 and fc1). " ..
-          "SYMOG: MSE power-of-two step, lambda 1e-6 -> 1e5 over 85 % of the steps, " ..
+          "SYMOG: MSE power-of-two step, lambda 1e-6 -> 1e5 exponentially over 85 % of the steps, " ..
+          "applied as a proximal step after each SGD step, " ..
           "clipping at the outer modes; fixed-point STE uses the same grid. First and last layers quantized.",
   base = C.lenet,
   axes = {

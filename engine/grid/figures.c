@@ -95,7 +95,12 @@ static void meta_lines(FILE *m, const char *caption, int n, const char *const *t
 }
 
 /* ---- bits and curves ------------------------------------------------------ */
-static int fig_bits(sq_grctx *c, const char *dir, int *points, sq_err *e)
+/* The y axis of the bits figure stops at ytop = float + max(8, 0.6 float)
+ * points when a method lies above it (a baseline that failed would squash
+ * every other line into a few pixels); such points are drawn at the top
+ * edge with their value, and the caption names them (note). */
+static int fig_bits(sq_grctx *c, const char *dir, int *points, char *note, size_t nnote,
+                    sq_err *e)
 {
     const sq_ggrid *g = c->g;
     const sq_gout *o = c->o;
@@ -103,7 +108,10 @@ static int fig_bits(sq_grctx *c, const char *dir, int *points, sq_err *e)
     const char *titles[64];
     int styles[64], n = 0;
     double ref_mean = NAN, ref_std = 0;
+    struct { const char *line, *x; double mean; int li; } pt[256];
+    int npt = 0;
     outf d, m;
+    note[0] = 0;
     if (out_open(&d, dir, o->id, ".dat", e))
         return -1;
     fprintf(d.f, "# %s: %s vs %s; one block per line: %s mean std n\n", o->id, o->metrics[0],
@@ -130,6 +138,9 @@ static int fig_bits(sq_grctx *c, const char *dir, int *points, sq_err *e)
             any = 1;
             fprintf(d.f, "%s %.4f %.4f %d\n", g->axes[X].v[xv].label, cell.mean, cell.std, cell.n);
             (*points)++;
+            if (npt < 256)
+                pt[npt].line = lv->label, pt[npt].x = g->axes[X].v[xv].label, pt[npt].li = n,
+                pt[npt++].mean = cell.mean;
         }
         if (any) {
             titles[n] = lv->label;
@@ -145,6 +156,25 @@ static int fig_bits(sq_grctx *c, const char *dir, int *points, sq_err *e)
             isnan(ref_mean) ? 0 : ref_mean, ref_std);
     gp_str(m.f, o->reference);
     fprintf(m.f, "\nxmin = %s\nxmax = %s\n", g->axes[X].v[0].label, g->axes[X].v[g->axes[X].n - 1].label);
+    double ytop = isnan(ref_mean) ? 0 : ref_mean + fmax(8, 0.6 * ref_mean);
+    int above = 0, row[64] = {0}, rows = 0;
+    for (int i = 0; i < npt; i++)
+        if (ytop > 0 && pt[i].mean > ytop) {
+            if (!row[pt[i].li])
+                row[pt[i].li] = ++rows; /* each such line's values on a row of their own */
+            size_t len = strlen(note);
+            snprintf(note + len, nnote - len, "%s%s %.1f %% (%s %s)",
+                     above++ ? ", " : "Points above the axis are drawn at its top edge with their value: ",
+                     pt[i].line, pt[i].mean, pt[i].x, o->x);
+        }
+    if (above) {
+        size_t len = strlen(note);
+        snprintf(note + len, nnote - len, ".");
+    }
+    fprintf(m.f, "ytop = %.4f\narray clip_row[%d] = [", above ? ytop : 0.0, n > 0 ? n : 1);
+    for (int i = 0; i < (n > 0 ? n : 1); i++)
+        fprintf(m.f, "%s%d", i ? ", " : "", row[i]);
+    fprintf(m.f, "]\n");
     return out_close(&m, e);
 }
 
@@ -514,9 +544,10 @@ int sq_greport_figure(sq_grctx *c, const sq_greport_opts *o, FILE *index, int *p
     if (sq_mkdir_p(dd, e))
         return -1;
     int points = 0, rc;
+    char note[1000] = "";
     switch (c->o->kind) {
     case SQ_GO_BITS:
-        rc = fig_bits(c, o->figures_dir, &points, e);
+        rc = fig_bits(c, o->figures_dir, &points, note, sizeof note, e);
         break;
     case SQ_GO_CURVES:
         rc = fig_curves(c, o->figures_dir, &points, e);
@@ -534,7 +565,7 @@ int sq_greport_figure(sq_grctx *c, const sq_greport_opts *o, FILE *index, int *p
         sq_greport_caption(c, caption, sizeof caption);
         rc = out_open(&cf, o->figures_dir, c->o->id, ".caption.txt", e);
         if (!rc) {
-            fprintf(cf.f, "%s\n", caption);
+            fprintf(cf.f, "%s%s%s\n", caption, note[0] ? " " : "", note);
             rc = out_close(&cf, e);
         }
     }
@@ -550,8 +581,9 @@ int sq_greport_figure(sq_grctx *c, const sq_greport_opts *o, FILE *index, int *p
         char caption[2000];
         sq_greport_caption(c, caption, sizeof caption);
         const char *id = c->o->id, *title = c->o->title[0] ? c->o->title : id;
-        fprintf(index, "## %s\n\n![%s](%s.png)\n\n%s\n\n[PDF](%s.pdf) · [SVG](%s.svg) · "
-                       "data: `data/%s*`\n\n", title, title, id, caption, id, id, id);
+        fprintf(index, "## %s\n\n![%s](%s.png)\n\n%s%s%s\n\n[PDF](%s.pdf) · [SVG](%s.svg) · "
+                       "data: `data/%s*`\n\n", title, title, id, caption, note[0] ? " " : "", note,
+                id, id, id);
     }
     return 0;
 }
