@@ -120,8 +120,10 @@ int cmd_grid(int argc, char **argv)
                         "Expands each experiment file for the profile, prints the plan, and trains "
                         "every run that is not\nfinished yet into RUNS/<experiment>/<profile>/<run>/ "
                         "(a killed grid resumes where it stopped).\nRuns whose dataset is missing "
-                        "are listed as skipped. Exit status: 0 all done, 1 a run failed,\n2 a bad "
-                        "experiment file or option, 130 interrupted.",
+                        "are listed as skipped. A run that diverges (NaN/Inf) is recorded as\n"
+                        "diverged: its table cell says so and it is not retried (--force retrains "
+                        "it).\nExit status: 0 all done (diverged runs included), 1 a run failed, "
+                        "2 a bad experiment file\nor option, 130 interrupted.",
                         NULL);
     if (rc)
         return rc == 1 ? 0 : 2;
