@@ -426,11 +426,8 @@ int cmd_bench(int argc, char **argv)
     for (char *tok = strtok(models, ","); tok && nm < 32; tok = strtok(NULL, ","))
         names[nm++] = tok;
     for (int m = 0; m < nm; m++) /* every name checked before anything runs */
-        if (!sq_model_find(names[m])) {
-            fprintf(stderr, "symog bench: --models: unknown model '%s'; valid:", names[m]);
-            for (int i = 0; sq_model_at(i); i++)
-                fprintf(stderr, "%s %s", i ? "," : "", sq_model_at(i)->name);
-            fprintf(stderr, "\n");
+        if (sq_model_check(names[m], &e)) {
+            fprintf(stderr, "symog bench: --models: %s\n", e.msg);
             return 2;
         }
     if (!nm) {

@@ -60,13 +60,8 @@ static int bad_option(const char *cmd, const char *opt, const char *msg)
 
 static int check_model(const char *cmd, const char *name)
 {
-    if (sq_model_find(name))
-        return 0;
-    sq_net net;
     sq_err e = {{0}};
-    memset(&net, 0, sizeof net);
-    sq_model_build(name, &net, (sq_shape){1, 28, 28}, 10, &e); /* fails: the message lists them */
-    return bad_option(cmd, "--model", e.msg);
+    return sq_model_check(name, &e) ? bad_option(cmd, "--model", e.msg) : 0;
 }
 
 static int check_data(const char *cmd, const char *name)

@@ -77,10 +77,8 @@ static int style_of(const sq_gval *v, int order) { return v->style ? v->style : 
 
 /* Common meta lines: titles and styles (the caption goes to <id>.caption.txt,
  * a plain text file gnuplot never reads). */
-static void meta_lines(FILE *m, const char *caption, int n, const char *const *titles,
-                       const int *styles)
+static void meta_lines(FILE *m, int n, const char *const *titles, const int *styles)
 {
-    (void)caption;
     fprintf(m, "# written by symog report; loaded by plots/*.gp\nnlines = %d\n"
                "array title[%d] = [", n, n ? n : 1);
     for (int i = 0; i < n; i++) {
@@ -149,9 +147,7 @@ static int fig_bits(sq_grctx *c, const char *dir, int *points, char *note, size_
     }
     if (out_close(&d, e) || out_open(&m, dir, o->id, ".meta.gp", e))
         return -1;
-    char caption[2000];
-    sq_greport_caption(c, caption, sizeof caption);
-    meta_lines(m.f, caption, n, titles, styles);
+    meta_lines(m.f, n, titles, styles);
     fprintf(m.f, "has_ref = %d\nref_mean = %.4f\nref_std = %.4f\nref_title = ", !isnan(ref_mean),
             isnan(ref_mean) ? 0 : ref_mean, ref_std);
     gp_str(m.f, o->reference);
@@ -254,9 +250,7 @@ static int fig_curves(sq_grctx *c, const char *dir, int *points, sq_err *e)
     }
     if (out_close(&d, e) || out_open(&m, dir, o->id, ".meta.gp", e))
         return -1;
-    char caption[2000];
-    sq_greport_caption(c, caption, sizeof caption);
-    meta_lines(m.f, caption, n, titles, styles);
+    meta_lines(m.f, n, titles, styles);
     fputs("reference = ", m.f);
     gp_str(m.f, o->reference);
     fprintf(m.f, "\nylabel = \"%s\"\n",
@@ -362,9 +356,7 @@ static int fig_switch(sq_grctx *c, const char *dir, int *points, sq_err *e)
             *dot = 0;
         titles[t] = short_names[t], styles[t] = 2 + t;
     }
-    char caption[2000];
-    sq_greport_caption(c, caption, sizeof caption);
-    meta_lines(m.f, caption, d.nt, titles, styles);
+    meta_lines(m.f, d.nt, titles, styles);
     fprintf(m.f, "epochs = %d\n", d.ne ? d.ne - 1 : 0);
     (void)run;
     return out_close(&m, e);
@@ -470,8 +462,6 @@ static int fig_hist(sq_grctx *c, const char *dir, int *points, sq_err *e)
     }
     if (out_open(&m, dir, o->id, ".meta.gp", e))
         return -1;
-    char caption[2000];
-    sq_greport_caption(c, caption, sizeof caption);
     const char *titles[8];
     int styles[8];
     char short_names[8][48];
@@ -482,7 +472,7 @@ static int fig_hist(sq_grctx *c, const char *dir, int *points, sq_err *e)
             *dot = 0;
         titles[i] = short_names[i], styles[i] = 10;
     }
-    meta_lines(m.f, caption, nl, titles, styles);
+    meta_lines(m.f, nl, titles, styles);
     fprintf(m.f, "nepochs = %d\narray epoch[%d] = [", nep, nep ? nep : 1);
     for (int k = 0; k < nep; k++)
         fprintf(m.f, "%s%d", k ? ", " : "", ep_list[k]);
@@ -559,10 +549,10 @@ int sq_greport_figure(sq_grctx *c, const sq_greport_opts *o, FILE *index, int *p
         rc = fig_hist(c, o->figures_dir, &points, e);
     }
     *plotted = 0;
+    char caption[2000];
+    sq_greport_caption(c, caption, sizeof caption);
     if (!rc) { /* the caption as plain text, beside the data */
-        char caption[2000];
         outf cf;
-        sq_greport_caption(c, caption, sizeof caption);
         rc = out_open(&cf, o->figures_dir, c->o->id, ".caption.txt", e);
         if (!rc) {
             fprintf(cf.f, "%s%s%s\n", caption, note[0] ? " " : "", note);
@@ -578,8 +568,6 @@ int sq_greport_figure(sq_grctx *c, const sq_greport_opts *o, FILE *index, int *p
         return -1;
     *plotted = 1;
     if (index) {
-        char caption[2000];
-        sq_greport_caption(c, caption, sizeof caption);
         const char *id = c->o->id, *title = c->o->title[0] ? c->o->title : id;
         fprintf(index, "## %s\n\n![%s](%s.png)\n\n%s%s%s\n\n[PDF](%s.pdf) · [SVG](%s.svg) · "
                        "data: `data/%s*`\n\n", title, title, id, caption, note[0] ? " " : "", note,

@@ -41,17 +41,23 @@ const sq_model_info *sq_model_find(const char *name)
     return NULL;
 }
 
+int sq_model_check(const char *name, sq_err *e)
+{
+    if (sq_model_find(name))
+        return 0;
+    char list[256] = "";
+    for (size_t i = 0; i < SQ_COUNT(models); i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, models[i].name, sizeof list - strlen(list) - 1);
+    }
+    return sq_fail(e, "unknown model '%s' (valid: %s)", name, list);
+}
+
 int sq_model_build(const char *name, sq_net *net, sq_shape in, int classes, sq_err *e)
 {
+    if (sq_model_check(name, e))
+        return -1;
     const sq_model_info *m = sq_model_find(name);
-    if (!m) {
-        char list[256] = "";
-        for (size_t i = 0; i < SQ_COUNT(models); i++) {
-            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-            strncat(list, models[i].name, sizeof list - strlen(list) - 1);
-        }
-        return sq_fail(e, "unknown model '%s' (valid: %s)", name, list);
-    }
     if (m->build(net, in, classes, e)) {
         sq_net_free(net);
         return sq_wrap(e, "building model %s", name);

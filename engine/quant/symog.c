@@ -162,6 +162,12 @@ static double lambda_now(const sq_qtensor *t)
     }
 }
 
+/* n_l: the penalty is averaged over the layer's weights (norm=mean) or summed. */
+static double layer_norm(const sq_qtensor *t)
+{
+    return opt_i(t, O_NORM) == 0 ? (double)t->n : 1.0;
+}
+
 static double width(const sq_qtensor *t)
 {
     const state *s = t->state;
@@ -196,7 +202,7 @@ static double mixture(const sq_fpgrid *g, double w, double s2, double *dw)
 static double penalty(const sq_qtensor *t, float *grad, double scale)
 {
     sq_fpgrid g = grid(t);
-    double s = width(t), s2 = s * s, norm = opt_i(t, O_NORM) == 0 ? (double)t->n : 1.0, sum = 0;
+    double s = width(t), s2 = s * s, norm = layer_norm(t), sum = 0;
     int mix = opt_i(t, O_REG) == 1;
     for (size_t i = 0; i < t->n; i++) {
         double w = t->w[i], r, d;
@@ -225,7 +231,7 @@ static void s_backward(sq_qtensor *t)
  * nearest form, m frozen at the current w for the mixture). */
 static void prox(sq_qtensor *t)
 {
-    double s = width(t), s2 = s * s, norm = opt_i(t, O_NORM) == 0 ? (double)t->n : 1.0;
+    double s = width(t), s2 = s * s, norm = layer_norm(t);
     double a = t->lr * lambda_now(t) / (norm * s2);
     if (!(a > 0))
         return;
