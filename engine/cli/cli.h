@@ -11,10 +11,12 @@ int cmd_quantizers(int argc, char **argv);
 int cmd_grid(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
-/* cmd_grid.c: shared by `symog grid` and `symog report`. Split argv[2..]
- * into options (with their values, by the opt table) and file arguments. */
-int cli_split_files(const void *opt_table, int n, int argc, char **argv, char **opts, int *nopts,
-                    char **files, int *nfiles, int max_files);
+/* cmd_grid.c: shared by `symog grid` and `symog report`. Parse argv[2..]
+ * by the opt table, options (with their values) in any order among the
+ * file arguments, which go to files. Returns opts_parse's 0 / 1 (help shown)
+ * / 2 (error reported). */
+int cli_parse_with_files(const void *opt_table, int n, int argc, char **argv, const char *usage,
+                         char **files, int *nfiles, int max_files);
 struct sq_gexp;
 struct sq_ggrid;
 /* Load and expand experiment files; messages to stderr prefixed with who. */

@@ -15,11 +15,17 @@
 
 #define STR(field) (field), sizeof(field)
 
-int cli_split_files(const void *table, int n, int argc, char **argv, char **opts, int *nopts,
-                    char **files, int *nfiles, int max_files)
+int cli_parse_with_files(const void *table, int n, int argc, char **argv, const char *usage,
+                         char **files, int *nfiles, int max_files)
 {
     const opt *t = table;
-    *nopts = *nfiles = 0;
+    char *opts[256];
+    int nopts = 0;
+    *nfiles = 0;
+    if (argc > 256 + 2) {
+        fprintf(stderr, "symog: too many arguments (%d)\n", argc - 2);
+        return 2;
+    }
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) && strcmp(a, "-h")) {
@@ -30,16 +36,18 @@ int cli_split_files(const void *table, int n, int argc, char **argv, char **opts
             files[(*nfiles)++] = argv[i];
             continue;
         }
-        opts[(*nopts)++] = argv[i];
+        opts[nopts++] = argv[i];
         if (!strncmp(a, "--", 2) && !strchr(a, '=')) {
             for (int j = 0; j < n; j++)
                 if (!strcmp(t[j].name, a + 2) && t[j].type != OPT_FLAG && i + 1 < argc) {
-                    opts[(*nopts)++] = argv[++i];
+                    opts[nopts++] = argv[++i];
                     break;
                 }
         }
     }
-    return 0;
+    char *oargv[258] = {argv[0], argv[1]};
+    memcpy(oargv + 2, opts, (size_t)nopts * sizeof *opts);
+    return opts_parse(t, n, nopts + 2, oargv, 2, usage, NULL);
 }
 
 int cli_load_grids(char **files, int nfiles, int profile, const char *runs_root, sq_gexp **x,
@@ -108,14 +116,9 @@ int cmd_grid(int argc, char **argv)
         {"gflops", OPT_NUM, &gflops, 0, 0.01, 1e6, "X", "effective GFLOP/s of one core, for the cost estimate (default 25)"},
     };
     enum { MAXF = 64 };
-    char *opts[256], *files[MAXF];
-    int nopts, nfiles;
-    if (argc > 256 + 2 ||
-        cli_split_files(t, SQ_COUNT(t), argc, argv, opts, &nopts, files, &nfiles, MAXF))
-        return 2;
-    char *oargv[260] = {argv[0], argv[1]};
-    memcpy(oargv + 2, opts, (size_t)nopts * sizeof *opts);
-    int rc = opts_parse(t, SQ_COUNT(t), nopts + 2, oargv, 2,
+    char *files[MAXF];
+    int nfiles;
+    int rc = cli_parse_with_files(t, SQ_COUNT(t), argc, argv,
                         "usage: symog grid FILE.lua... [OPTIONS]\n\n"
                         "Expands each experiment file for the profile, prints the plan, and trains "
                         "every run that is not\nfinished yet into RUNS/<experiment>/<profile>/<run>/ "
@@ -124,7 +127,7 @@ int cmd_grid(int argc, char **argv)
                         "diverged: its table cell says so and it is not retried (--force retrains "
                         "it).\nExit status: 0 all done (diverged runs included), 1 a run failed, "
                         "2 a bad experiment file\nor option, 130 interrupted.",
-                        NULL);
+                        files, &nfiles, MAXF);
     if (rc)
         return rc == 1 ? 0 : 2;
     int p = sq_g_profile_index(profile);

@@ -46,20 +46,15 @@ int cmd_report(int argc, char **argv)
         {"no-plots", OPT_FLAG, &no_plots, 0, 0, 0, NULL, "write the figures' data files but do not run gnuplot"},
     };
     enum { MAXF = 64 };
-    char *opts[256], *files[MAXF];
-    int nopts, nfiles;
-    if (argc > 256 + 2 ||
-        cli_split_files(t, SQ_COUNT(t), argc, argv, opts, &nopts, files, &nfiles, MAXF))
-        return 2;
-    char *oargv[260] = {argv[0], argv[1]};
-    memcpy(oargv + 2, opts, (size_t)nopts * sizeof *opts);
-    int rc = opts_parse(t, SQ_COUNT(t), nopts + 2, oargv, 2,
+    char *files[MAXF];
+    int nfiles;
+    int rc = cli_parse_with_files(t, SQ_COUNT(t), argc, argv,
                         "usage: symog report [FILE.lua...] [OPTIONS]\n\n"
                         "Tables (TABLES/<id>.{md,tex,csv}, all in TABLES/index.md) and figures "
                         "(FIGURES/<id>.{pdf,svg,png},\ntheir data in FIGURES/data/) of the "
                         "experiments, from the result.yaml of their finished runs:\nmean and "
                         "standard deviation over seeds; cells of a missing dataset say n/a.",
-                        NULL);
+                        files, &nfiles, MAXF);
     if (rc)
         return rc == 1 ? 0 : 2;
     int p = sq_g_profile_index(profile);
